@@ -1,0 +1,66 @@
+"""Raw cosine similarity -> 0-100 score, through a logistic function fitted per visual bundle.
+
+Raw cosines of the text encoder cluster high (unrelated ~0.5-0.7) and some prompts score high against
+anything. When the bundle has a reference set (vectors of typical frames), each prompt's cosine is first
+turned into a z-score against that set, so "how unusual is this match for this prompt" is what gets
+calibrated. Then score = 100 * sigmoid(a * (x - b)), with a and b fitted by `scripts/calibrate.py`
+from the labelled examples in `calibration/` (see calibration/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Calibration:
+    a: float
+    b: float
+    reference: np.ndarray | None = None  # [n, dim] unit vectors of typical frames, or None: raw cosine
+
+    @classmethod
+    def from_dict(cls, spec: dict, reference: np.ndarray | None = None) -> "Calibration":
+        if spec.get("kind") != "logistic":
+            raise ValueError(f"unsupported calibration kind {spec.get('kind')!r}")
+        feature = spec.get("feature", "cosine")
+        if feature not in ("cosine", "zscore"):
+            raise ValueError(f"unsupported calibration feature {feature!r}")
+        if feature == "zscore" and reference is None:
+            raise ValueError("a zscore calibration needs the bundle's reference vectors")
+        return cls(float(spec["a"]), float(spec["b"]), reference if feature == "zscore" else None)
+
+    @classmethod
+    def load(cls, path: Path, reference: np.ndarray | None = None) -> "Calibration":
+        return cls.from_dict(json.loads(Path(path).read_text()), reference)
+
+    def prompt_affine(self, prompt_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(scale [P], offset [P]) so that feature = cosine * scale - offset, per prompt."""
+        n = len(prompt_vectors)
+        if self.reference is None:
+            return np.ones(n, np.float32), np.zeros(n, np.float32)
+        sims = prompt_vectors @ self.reference.T
+        mean, std = sims.mean(axis=1), np.maximum(sims.std(axis=1), 1e-6)
+        return (1.0 / std).astype(np.float32), (mean / std).astype(np.float32)
+
+    def to_score(self, feature: np.ndarray) -> np.ndarray:
+        return (100.0 / (1.0 + np.exp(-self.a * (feature - self.b)))).astype(np.float32)
+
+
+def mixture_reference(label_vectors: np.ndarray, n: int = 2000, labels_per_frame: int = 5,
+                      seed: int = 0) -> np.ndarray:
+    """Typical ConSE frame vectors without any images: random sparse mixtures of label embeddings.
+
+    A frame showing nothing in particular looks like such a mixture, so z-scores against it put
+    "nothing recognised" near 0 and a real match several deviations above.
+    """
+    rng = np.random.default_rng(seed)
+    weights = np.zeros((n, len(label_vectors)), np.float32)
+    for row in weights:
+        chosen = rng.choice(len(label_vectors), labels_per_frame, replace=False)
+        row[chosen] = rng.dirichlet(np.full(labels_per_frame, 0.5))
+    mixed = weights @ label_vectors
+    return (mixed / np.linalg.norm(mixed, axis=1, keepdims=True)).astype(np.float32)

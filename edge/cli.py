@@ -1,0 +1,213 @@
+"""`edge` command line: thin shells over the library. JSON on stdout; progress and logs on stderr.
+
+Exit codes: 0 success; 1 some inputs failed (the rest were processed); 2 bad request or usage;
+3 models missing, corrupt or unusable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from edge.config import load_settings
+from edge.contract import ApiError, parse_request
+
+EXIT_PARTIAL, EXIT_BAD_REQUEST, EXIT_MODELS = 1, 2, 3
+
+
+def _emit(payload) -> None:
+    click.echo(json.dumps(payload, indent=2))
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"edge: error: {message}", err=True)
+    sys.exit(code)
+
+
+class _Context:
+    """Opens the store and loads models only when a command needs them."""
+
+    def __init__(self):
+        self.settings = load_settings()
+        self._store = self._bundle = None
+
+    @property
+    def store(self):
+        from edge.store import Store
+
+        if self._store is None:
+            self._store = Store(self.settings.db_path)
+        return self._store
+
+    @property
+    def bundle(self):
+        from edge.bundles import load_visual_bundle
+        from edge.hashing import IntegrityError
+        from edge.runtime import ProviderError
+
+        if self._bundle is None:
+            try:
+                self._bundle = load_visual_bundle(self.settings)
+            except (IntegrityError, ProviderError, FileNotFoundError, ValueError) as exc:
+                _fail(str(exc), EXIT_MODELS)
+        return self._bundle
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging on stderr.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """Offline video classification, speaking the Twelve Labs v1.2 classify API.
+
+    \b
+    Typical session:
+      edge models install              # once: fetch, verify and convert the model files
+      edge index ~/videos              # register and index every video under the folder
+      edge videos                      # list video ids
+      edge classify --video ~/videos/a.mp4 --class 'cat: a cat; kitten' --include-clips
+      edge page <next_page_token>      # further pages of a result set
+
+    Environment: EDGE_HOME (store), EDGE_MODELS_DIR (model store), EDGE_PROVIDER (tensorrt|cuda|cpu),
+    EDGE_SAMPLE_FPS (visual samples per second, default 1), EDGE_PAGE_TTL (page token lifetime, s),
+    EDGE_VISUAL_BUNDLE (path of a CLIP/SigLIP bundle instead of the built-in one).
+    """
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    ctx.obj = _Context()
+
+
+@main.command("index")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--name", help="Name of the index (for /classify/bulk) a folder joins; default: the folder's name.")
+@click.pass_obj
+def index_cmd(obj: _Context, paths: tuple[Path, ...], name: str | None) -> None:
+    """Register and index every video in PATHS (files, or folders searched recursively).
+
+    Unchanged files are skipped, changed files re-indexed. A broken file is reported and the rest go on;
+    the exit code is then 1. Each folder joins an index (--name) that /classify/bulk can target.
+    """
+    from edge.library import Indexer
+
+    indexes = {}
+    for path in paths:
+        if path.is_dir():
+            resolved = path.resolve()
+            index_name = name or resolved.name
+            indexes[index_name] = obj.store.ensure_index(index_name, str(resolved))
+    report = Indexer(obj.store, obj.bundle, obj.settings.sample_fps).index(list(paths))
+    _emit({**report.as_dict(), "indexes": [{"name": n, "index_id": i} for n, i in indexes.items()]})
+    if report.failed:
+        sys.exit(EXIT_PARTIAL)
+
+
+@main.command("videos")
+@click.option("--index-id", help="Only the videos of this index.")
+@click.pass_obj
+def videos_cmd(obj: _Context, index_id: str | None) -> None:
+    """List registered videos with their ids, and the indexes they belong to."""
+    roots = None
+    if index_id:
+        roots = obj.store.index_roots(index_id)
+        if roots is None:
+            _fail(f"no index {index_id}", EXIT_BAD_REQUEST)
+    _emit({"videos": [{"video_id": v.video_id, "filename": v.filename, "path": v.path,
+                       "duration": round(v.duration, 3), "width": v.width, "height": v.height, "fps": v.fps,
+                       "rotation": v.rotation, "has_audio": v.has_audio} for v in obj.store.videos(roots=roots)],
+           "indexes": [{"index_id": i, "name": n, "roots": r} for i, n, r in obj.store.indexes()],
+           "failed": [{"path": p, "error": e} for p, e in obj.store.failed_files()]})
+
+
+def _parse_class(text: str) -> dict:
+    name, sep, prompts = text.partition(":")
+    if not sep or not name.strip():
+        raise click.BadParameter(f"expected 'name: prompt; prompt', got {text!r}", param_hint="--class")
+    return {"name": name.strip(), "prompts": [p.strip() for p in prompts.split(";") if p.strip()]}
+
+
+@main.command("classify")
+@click.option("--request", "request_file", type=click.File("r"), help="A full v1.2 request body (JSON; - for stdin).")
+@click.option("--video", "videos", multiple=True, help="A video id or a video file (indexed first if needed).")
+@click.option("--index-id", help="Classify every video of an index (like POST /classify/bulk).")
+@click.option("--class", "classes", multiple=True, metavar="'NAME: PROMPT; PROMPT'", help="A class and its prompts.")
+@click.option("--options", default="visual", show_default=True, help="Comma-separated evidence sources.")
+@click.option("--conversation-option", type=click.Choice(["semantic", "exact_match"]), default="semantic",
+              show_default=True)
+@click.option("--include-clips", is_flag=True, help="List the matching clips of each class.")
+@click.option("--show-detailed-score", is_flag=True, help="Add max, average and normalized scores.")
+@click.option("--min-video-score", type=float, help="Keep a class when its score >= this (1-100; default 75).")
+@click.option("--min-clip-score", type=float, help="Keep a clip when its score >= this (1-100; default 30).")
+@click.option("--min-duration-ratio", type=float, help="Keep a class covering >= this share of the video (default 0.5).")
+@click.option("--page-limit", type=int, help="Videos per page (1-50; default 10).")
+@click.pass_obj
+def classify_cmd(obj: _Context, request_file, videos, index_id, classes, options, conversation_option, include_clips,
+                 show_detailed_score, min_video_score, min_clip_score, min_duration_ratio, page_limit) -> None:
+    """Classify videos against classes of prompts; prints the first page of a v1.2 classify response.
+
+    Either --request FILE with a complete body, or --video/--index-id with --class options.
+    """
+    from edge.classify import Classifier
+
+    if request_file:
+        body = json.load(request_file)
+        bulk = "index_id" in body
+    else:
+        threshold = {k: v for k, v in (("min_video_score", min_video_score), ("min_clip_score", min_clip_score),
+                                       ("min_duration_ratio", min_duration_ratio)) if v is not None}
+        body = {"options": [o.strip() for o in options.split(",") if o.strip()],
+                "conversation_option": conversation_option, "classes": [_parse_class(c) for c in classes],
+                "include_clips": include_clips, "show_detailed_score": show_detailed_score}
+        if threshold:
+            body["threshold"] = threshold
+        if page_limit is not None:
+            body["page_limit"] = page_limit
+        bulk = index_id is not None
+        if bulk:
+            body["index_id"] = index_id
+        else:
+            body["video_ids"] = [_video_id(obj, v) for v in videos]
+    try:
+        request = parse_request(body, bulk=bulk)
+        _emit(Classifier(obj.store, obj.bundle, obj.settings.page_ttl_s).classify(request))
+    except ApiError as exc:
+        _emit(exc.body())
+        _fail(exc.message, EXIT_BAD_REQUEST)
+
+
+def _video_id(obj: _Context, video: str) -> str:
+    """A video id as given, or the id of a file (indexed now if it is not yet)."""
+    path = Path(video)
+    if not path.is_file():
+        return video
+    from edge.library import Indexer
+
+    report = Indexer(obj.store, obj.bundle, obj.settings.sample_fps).index([path])
+    if report.failed:
+        _fail(f"{video}: {report.failed[0]['error']}", EXIT_BAD_REQUEST)
+    return (report.indexed or report.unchanged)[0]["video_id"]
+
+
+@main.command("page")
+@click.argument("token")
+@click.pass_obj
+def page_cmd(obj: _Context, token: str) -> None:
+    """Print the page of an earlier classify result that TOKEN names (tokens expire; see EDGE_PAGE_TTL)."""
+    from edge.classify import Classifier
+
+    try:
+        _emit(Classifier(obj.store, bundle=None, page_ttl_s=obj.settings.page_ttl_s).page(token))
+    except ApiError as exc:
+        _emit(exc.body())
+        _fail(exc.message, EXIT_BAD_REQUEST)
+
+
+def _register_models_group() -> None:
+    from edge.cli_models import models
+
+    main.add_command(models)
+
+
+_register_models_group()

@@ -1,0 +1,99 @@
+"""The offline default ImageEncoder: ImageNet + COCO label probabilities mixed into text space (ConSE).
+
+No CLIP-class weights can be had offline, so a frame is represented by what two closed-set models
+see in it: EfficientNet-Lite3 (ImageNet-1k classes) and SSD-MobileNet-v2 (COCO objects). Each label's
+name is embedded once by the text encoder; the frame vector is the confidence-weighted mix of those
+label embeddings (Norouzi et al., ICLR 2014), so free-text prompts embedded by the same text encoder
+compare with frames by cosine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from edge.encoders import TextEncoder, l2_normalise
+from edge.runtime import open_session
+
+_TOP_K = 5                 # ImageNet labels mixed per frame: the tail of the softmax is noise
+_MIN_DETECTION = 0.35      # SSD detections below this are mostly false positives
+_CLASSIFIER_SIZE = 280     # EfficientNet-Lite3's fixed input
+_DETECTOR_SIZE = 300       # SSD resizes to 300x300 inside the graph; doing it first saves the big copy
+
+
+def _load_imagenet_labels(path: Path) -> list[str]:
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def _load_coco_labels(path: Path) -> dict[int, str]:
+    labels = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            class_id, name = line.split("\t", 1)
+            labels[int(class_id)] = name.strip()
+    return labels
+
+
+class ConseImageEncoder:
+    def __init__(self, classifier: Path, classifier_labels: Path, detector: Path, detector_labels: Path,
+                 text_encoder: TextEncoder, cache_dir: Path, provider: str | None = None, threads: int = 0):
+        self.dim = text_encoder.dim
+        imagenet = _load_imagenet_labels(classifier_labels)
+        coco = _load_coco_labels(detector_labels)
+        self._coco_index = {class_id: len(imagenet) + i for i, class_id in enumerate(sorted(coco))}
+        names = imagenet + [coco[c] for c in sorted(coco)]
+        self.label_vectors = self._label_embeddings(names, text_encoder, cache_dir)
+        self._model_paths, self._provider, self._threads = (classifier, detector), provider, threads
+        digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:8]
+        self.key = f"conse-lite3-ssd-{text_encoder.key}-{digest}"
+
+    @cached_property
+    def _classifier(self):
+        # Sessions open on first use: classifying stored segments never needs them.
+        return open_session(self._model_paths[0], self._provider, self._threads)
+
+    @cached_property
+    def _detector(self):
+        return open_session(self._model_paths[1], self._provider, self._threads)
+
+    @staticmethod
+    def _label_embeddings(names: list[str], text_encoder: TextEncoder, cache_dir: Path) -> np.ndarray:
+        digest = hashlib.sha256(("\n".join(names) + text_encoder.key).encode()).hexdigest()[:16]
+        cache = cache_dir / f"label-embeddings-{digest}.npy"
+        if cache.is_file():
+            return np.load(cache)
+        vectors = text_encoder.encode(names)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npy")
+        np.save(tmp, vectors)
+        tmp.replace(cache)
+        return vectors
+
+    def label_weights(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+        """[n_frames, n_labels] confidences: top-k ImageNet probabilities and per-class best COCO detection."""
+        weights = np.zeros((len(frames), len(self.label_vectors)), np.float32)
+        if not frames:
+            return weights
+        for i, frame in enumerate(frames):
+            small = cv2.resize(frame, (_CLASSIFIER_SIZE, _CLASSIFIER_SIZE), interpolation=cv2.INTER_AREA)
+            probs = self._classifier.run(None, {"images": small[None]})[0][0].astype(np.float32) / 255.0
+            top = np.argpartition(probs, -_TOP_K)[-_TOP_K:]
+            weights[i, top] = probs[top]
+        batch = np.stack([cv2.resize(f, (_DETECTOR_SIZE, _DETECTOR_SIZE), interpolation=cv2.INTER_AREA)
+                          for f in frames])
+        _, scores, classes, counts = self._detector.run(None, {"image_tensor:0": batch})
+        for i in range(len(frames)):
+            for score, class_id in zip(scores[i, :int(counts[i])], classes[i, :int(counts[i])]):
+                column = self._coco_index.get(int(class_id))
+                if column is not None and score >= _MIN_DETECTION:
+                    weights[i, column] = max(weights[i, column], score)
+        return weights
+
+    def encode(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+        # A frame where nothing is recognised gets a zero vector: it then matches no prompt.
+        return l2_normalise(self.label_weights(frames) @ self.label_vectors)

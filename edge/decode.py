@@ -1,0 +1,84 @@
+"""Video files -> facts (probe) and timed RGB samples (OpenCV), without converting frames nobody uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import av
+import cv2
+import numpy as np
+
+VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts",
+                    ".m2ts", ".wmv", ".flv", ".3gp", ".ogv"}
+
+
+class VideoError(Exception):
+    """A file that cannot be used as a video; the message says why."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration: float
+    fps: float
+    width: int
+    height: int
+    rotation: int
+    has_audio: bool
+
+
+def probe(path: Path) -> VideoInfo:
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise VideoError("empty file (0 bytes)")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoError("no video stream")
+            stream = container.streams.video[0]
+            duration = None
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                duration = container.duration / av.time_base
+            fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+            width, height = stream.codec_context.width, stream.codec_context.height
+            has_audio = bool(container.streams.audio)
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"not a readable video: {exc}") from exc
+    if not duration or duration <= 0:
+        raise VideoError("unknown or zero duration")
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise VideoError("OpenCV cannot open the video stream")
+        rotation = int(capture.get(cv2.CAP_PROP_ORIENTATION_META) or 0)
+    finally:
+        capture.release()
+    return VideoInfo(duration, fps, width, height, rotation, has_audio)
+
+
+def sample_frames(path: Path, sample_fps: float = 1.0) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield (time in s, RGB frame) about `sample_fps` times a second.
+
+    Every frame is grabbed (cheap: demux + decode) but only sampled ones are retrieved and
+    colour-converted. OpenCV applies the rotation metadata itself.
+    """
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise VideoError("OpenCV cannot open the video stream")
+    step = 1.0 / sample_fps
+    next_t = 0.0
+    try:
+        while capture.grab():
+            t = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if t + 1e-6 < next_t:
+                continue
+            ok, bgr = capture.retrieve()
+            if not ok:
+                break
+            yield t, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            next_t += step * max(1, int((t - next_t) / step) + 1)
+    finally:
+        capture.release()

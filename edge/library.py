@@ -1,0 +1,160 @@
+"""Files and folders -> registered, indexed videos (content-derived ids, idempotent, failure-tolerant)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from edge.decode import VIDEO_EXTENSIONS, VideoError, VideoInfo, probe, sample_frames
+from edge.store import Segments, Store
+
+log = logging.getLogger("edge.index")
+
+# Extensions that are certainly not videos are not probed when walking a folder.
+_NOT_VIDEO = {".txt", ".json", ".md", ".srt", ".vtt", ".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff",
+              ".webp", ".pdf", ".zip", ".tar", ".gz", ".db", ".sqlite", ".py", ".log", ".csv", ".xml", ".html",
+              ".wav", ".mp3", ".flac", ".m4a", ".aac", ".ogg", ".opus"}
+_BATCH = 8
+
+
+@dataclass
+class IndexReport:
+    indexed: list[dict] = field(default_factory=list)
+    unchanged: list[dict] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"indexed": self.indexed, "unchanged": self.unchanged, "failed": self.failed}
+
+
+def video_id_for(path: Path) -> str:
+    """24 hex characters of the content's sha256: the same bytes get the same id wherever they live."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()[:24]
+
+
+def discover(paths: list[Path]) -> Iterator[Path]:
+    """Named files as they are; folders recursively, by extension, probing files of unknown type."""
+    for path in paths:
+        path = path.expanduser().resolve()
+        if path.is_file():
+            yield path
+            continue
+        if not path.is_dir():
+            raise FileNotFoundError(f"no such file or folder: {path}")
+        for root, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                candidate = Path(root) / name
+                ext = candidate.suffix.lower()
+                if name.startswith(".") or ext in _NOT_VIDEO:
+                    continue
+                if ext in VIDEO_EXTENSIONS or _looks_like_video(candidate):
+                    yield candidate
+
+
+def _looks_like_video(path: Path) -> bool:
+    try:
+        probe(path)
+        return True
+    except (VideoError, OSError):
+        return False
+
+
+def _threaded_samples(path: Path, sample_fps: float) -> Iterator[tuple[float, np.ndarray]]:
+    """Decode on a thread of its own so decoding and the models overlap (both release the GIL)."""
+    frames: queue.Queue = queue.Queue(maxsize=2 * _BATCH)
+    done = object()
+    failure: list[BaseException] = []
+
+    def produce():
+        try:
+            for item in sample_frames(path, sample_fps):
+                frames.put(item)
+        except BaseException as exc:  # handed to the consumer, which reports it for this file
+            failure.append(exc)
+        finally:
+            frames.put(done)
+
+    threading.Thread(target=produce, daemon=True).start()
+    while (item := frames.get()) is not done:
+        yield item
+    if failure:
+        raise failure[0]
+
+
+def encode_visual(path: Path, info: VideoInfo, image_encoder, sample_fps: float) -> Segments:
+    step = 1.0 / sample_fps
+    times, vectors, batch = [], [], []
+    for t, frame in _threaded_samples(path, sample_fps):
+        times.append(t)
+        batch.append(frame)
+        if len(batch) == _BATCH:
+            vectors.append(image_encoder.encode(batch))
+            batch = []
+    if batch:
+        vectors.append(image_encoder.encode(batch))
+    if not times:
+        raise VideoError("no frame could be decoded")
+    starts = np.asarray(times, np.float32)
+    ends = np.minimum(starts + step, max(info.duration, float(starts[-1]) + step)).astype(np.float32)
+    return Segments(starts, ends, np.concatenate(vectors).astype(np.float16))
+
+
+class Indexer:
+    def __init__(self, store: Store, bundle, sample_fps: float,
+                 progress: Callable[[str], None] = lambda message: log.info(message)):
+        self.store, self.bundle, self.sample_fps, self.progress = store, bundle, sample_fps, progress
+
+    def index(self, paths: list[Path]) -> IndexReport:
+        report = IndexReport()
+        candidates = list(discover(paths))
+        for n, path in enumerate(candidates, 1):
+            self._index_one(path, report, f"{n}/{len(candidates)}")
+        return report
+
+    def _index_one(self, path: Path, report: IndexReport, position: str) -> None:
+        key = str(path)
+        try:
+            stat = path.stat()
+            known = self.store.file_row(key)
+            if (known and known[3] == "indexed" and known[1] == stat.st_size and known[2] == stat.st_mtime_ns
+                    and self.store.has_segments(known[0], "visual", self.bundle.key)):
+                report.unchanged.append({"path": key, "video_id": known[0]})
+                self.progress(f"event=unchanged n={position} path={key} video_id={known[0]}")
+                return
+            started = time.perf_counter()
+            info = probe(path)
+            video_id = video_id_for(path)
+            if not self.store.has_segments(video_id, "visual", self.bundle.key):
+                segments = encode_visual(path, info, self.bundle.image_encoder, self.sample_fps)
+                self.store.put_video(video_id, path.name, info, {("visual", self.bundle.key): segments})
+            self.store.record_file(key, stat.st_size, stat.st_mtime_ns, "indexed", video_id)
+            if known and known[0] and known[0] != video_id:
+                self.store.drop_unreferenced_videos()
+            elapsed = time.perf_counter() - started
+            report.indexed.append({"path": key, "video_id": video_id, "duration": round(info.duration, 3)})
+            self.progress(f"event=indexed n={position} path={key} video_id={video_id} "
+                          f"duration_s={info.duration:.1f} elapsed_s={elapsed:.2f} "
+                          f"speed_x={info.duration / max(elapsed, 1e-9):.1f}")
+        except Exception as exc:  # one broken file never stops the batch
+            message = str(exc) or type(exc).__name__
+            try:
+                stat = path.stat()
+                self.store.record_file(key, stat.st_size, stat.st_mtime_ns, "failed", error=message)
+            except OSError:
+                pass
+            report.failed.append({"path": key, "error": message})
+            self.progress(f"event=failed n={position} path={key} error={message!r}")

@@ -1,0 +1,113 @@
+"""Segments x prompts -> per-class clips and scores for one video (vectorized NumPy).
+
+Definitions (also in the README):
+- sample score: calibrated 0-100 score of one segment against a class = max over the class's prompts.
+- clip: a maximal run of consecutive segments of one source whose sample score >= min_clip_score;
+  start = first segment's start, end = last segment's end, score = the run's peak, prompt = the prompt at the peak.
+- duration_ratio: length of the union of the class's clips (all sources) / video duration.
+- class score: peak confidence raised by how much of the video supports it:
+  m = max clip score / 100, c = sum(clip length * clip score / 100) / duration (capped at 1),
+  score = 100 * (1 - (1 - m) * (1 - m * c)).  A single short spike scores m; a class that holds
+  strongly over much of the video approaches 100; weak scores everywhere stay weak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_video_score: float = 75.0
+    min_clip_score: float = 30.0
+    min_duration_ratio: float = 0.5
+
+
+@dataclass(frozen=True)
+class Clip:
+    start: float
+    end: float
+    score: float
+    option: str
+    prompt: str
+
+
+def sample_scores(vectors: np.ndarray, prompt_matrix: np.ndarray, offset: np.ndarray, class_starts: np.ndarray,
+                  calibrate) -> tuple[np.ndarray, np.ndarray]:
+    """Scores [S, C] and the winning prompt column [S, C] for S segments and C classes.
+
+    prompt_matrix [P, D] holds the prompts class by class (class c owns columns class_starts[c]:class_starts[c+1])
+    already multiplied by their calibration scale, so one matmul gives every calibration feature.
+    The calibration is monotonic, so the max over a class's prompts is taken before it.
+    """
+    features = vectors.astype(np.float32, copy=False) @ prompt_matrix.T - offset
+    best = np.maximum.reduceat(features, class_starts, axis=1)
+    ends = np.append(class_starts[1:], features.shape[1])
+    argbest = np.empty(best.shape, np.int64)
+    for c, (lo, hi) in enumerate(zip(class_starts, ends)):
+        argbest[:, c] = lo + np.argmax(features[:, lo:hi], axis=1)
+    return calibrate(best), argbest
+
+
+def find_clips(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, prompt_cols: np.ndarray,
+               min_clip_score: float, option: str, prompts: list[str]) -> list[Clip]:
+    """Maximal runs of scores >= min_clip_score, for one class and one source."""
+    mask = np.concatenate(([False], scores >= min_clip_score, [False]))
+    edges = np.flatnonzero(mask[1:] != mask[:-1])
+    clips = []
+    for lo, hi in zip(edges[::2], edges[1::2]):
+        peak = lo + int(np.argmax(scores[lo:hi]))
+        clips.append(Clip(float(starts[lo]), float(ends[hi - 1]), float(scores[peak]), option,
+                          prompts[int(prompt_cols[peak])]))
+    return clips
+
+
+def union_length(clips: list[Clip], duration: float) -> float:
+    total, reach = 0.0, 0.0
+    for clip in sorted(clips, key=lambda c: c.start):
+        start, end = max(clip.start, reach), min(clip.end, duration)
+        if end > start:
+            total += end - start
+        reach = max(reach, end)
+    return total
+
+
+def class_score(clips: list[Clip], duration: float) -> float:
+    if not clips:
+        return 0.0
+    peak = max(c.score for c in clips) / 100.0
+    support = min(1.0, sum((c.end - c.start) * c.score / 100.0 for c in clips) / duration)
+    return 100.0 * (1.0 - (1.0 - peak) * (1.0 - peak * support))
+
+
+def class_result(name: str, clips: list[Clip], duration: float, thresholds: Thresholds,
+                 include_clips: bool) -> dict | None:
+    """The response entry for one class of one video, or None when it misses a threshold."""
+    if not clips:
+        return None
+    score = class_score(clips, duration)
+    ratio = min(1.0, union_length(clips, duration) / duration)
+    if score < thresholds.min_video_score or ratio < thresholds.min_duration_ratio:
+        return None
+    clips = sorted(clips, key=lambda c: (c.start, c.option))
+    entry = {"name": name, "score": round(score, 2), "duration_ratio": round(ratio, 4)}
+    if include_clips:
+        entry["clips"] = [{"start": round(c.start, 3), "end": round(c.end, 3), "score": round(c.score, 2),
+                           "option": c.option, "prompt": c.prompt} for c in clips]
+    entry["_clip_scores"] = [c.score for c in clips]
+    return entry
+
+
+def finish_video(classes: list[dict], detailed: bool) -> list[dict]:
+    """Order a video's passing classes and add detailed_scores (normalized = 100 * s / sum s)."""
+    classes = sorted(classes, key=lambda c: -c["score"])
+    total = sum(c["score"] for c in classes)
+    for c in classes:
+        clip_scores = c.pop("_clip_scores")
+        if detailed:
+            c["detailed_scores"] = {"max_score": round(max(clip_scores), 2),
+                                    "avg_score": round(float(np.mean(clip_scores)), 2),
+                                    "normalized_score": round(100.0 * c["score"] / total, 2)}
+    return classes

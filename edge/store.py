@@ -1,0 +1,181 @@
+"""SQLite (WAL) store: registered files and videos, timed segments with float16 vectors, result pages."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS videos (
+  video_id TEXT PRIMARY KEY, filename TEXT NOT NULL, duration REAL NOT NULL, fps REAL, width INTEGER,
+  height INTEGER, rotation INTEGER, has_audio INTEGER, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+  path TEXT PRIMARY KEY, video_id TEXT, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+  status TEXT NOT NULL, error TEXT, updated_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS files_video ON files(video_id);
+-- one row per video, evidence source and model: times, texts and vectors of all its segments
+CREATE TABLE IF NOT EXISTS segments (
+  video_id TEXT NOT NULL, source TEXT NOT NULL, model_key TEXT NOT NULL, count INTEGER NOT NULL,
+  starts BLOB NOT NULL, ends BLOB NOT NULL, texts TEXT, dim INTEGER NOT NULL, vectors BLOB NOT NULL,
+  PRIMARY KEY (video_id, source, model_key));
+CREATE TABLE IF NOT EXISTS indexes (index_id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS index_roots (index_id TEXT NOT NULL, root TEXT NOT NULL, PRIMARY KEY (index_id, root));
+CREATE TABLE IF NOT EXISTS result_pages (
+  token TEXT PRIMARY KEY, body TEXT NOT NULL, expires_at REAL NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Segments:
+    starts: np.ndarray   # float32 [n] seconds
+    ends: np.ndarray     # float32 [n]
+    vectors: np.ndarray  # float16 [n, dim], unit rows
+    texts: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class VideoRow:
+    video_id: str
+    filename: str
+    duration: float
+    fps: float
+    width: int
+    height: int
+    rotation: int
+    has_audio: bool
+    path: str | None
+
+
+class Store:
+    def __init__(self, path: Path):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _tx(self):
+        return _Transaction(self._db)
+
+    # files and videos
+    def file_row(self, path: str) -> tuple[str | None, int, int, str] | None:
+        return self._db.execute(
+            "SELECT video_id, size, mtime_ns, status FROM files WHERE path=?", (path,)).fetchone()
+
+    def record_file(self, path: str, size: int, mtime_ns: int, status: str,
+                    video_id: str | None = None, error: str | None = None) -> None:
+        self._db.execute(
+            "INSERT INTO files(path, video_id, size, mtime_ns, status, error, updated_at) VALUES (?,?,?,?,?,?,?) "
+            "ON CONFLICT(path) DO UPDATE SET video_id=excluded.video_id, size=excluded.size, "
+            "mtime_ns=excluded.mtime_ns, status=excluded.status, error=excluded.error, updated_at=excluded.updated_at",
+            (path, video_id, size, mtime_ns, status, error, time.time()))
+
+    def drop_unreferenced_videos(self) -> None:
+        """Videos no file points at any more (a file changed and got a new id) go, with their segments."""
+        with self._tx() as db:
+            orphan = "SELECT video_id FROM videos WHERE video_id NOT IN (SELECT video_id FROM files WHERE video_id IS NOT NULL)"
+            db.execute(f"DELETE FROM segments WHERE video_id IN ({orphan})")
+            db.execute(f"DELETE FROM videos WHERE video_id IN ({orphan})")
+
+    def put_video(self, video_id: str, filename: str, info, segments: dict[tuple[str, str], Segments]) -> None:
+        """Register a video and replace its segments for the given (source, model_key) pairs atomically."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO videos VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(video_id) DO UPDATE SET "
+                "filename=excluded.filename, duration=excluded.duration, fps=excluded.fps, width=excluded.width, "
+                "height=excluded.height, rotation=excluded.rotation, has_audio=excluded.has_audio",
+                (video_id, filename, info.duration, info.fps, info.width, info.height, info.rotation,
+                 int(info.has_audio), time.time()))
+            for (source, model_key), seg in segments.items():
+                db.execute(
+                    "INSERT OR REPLACE INTO segments VALUES (?,?,?,?,?,?,?,?,?)",
+                    (video_id, source, model_key, len(seg.starts), seg.starts.astype(np.float32).tobytes(),
+                     seg.ends.astype(np.float32).tobytes(), json.dumps(seg.texts) if seg.texts is not None else None,
+                     int(seg.vectors.shape[1]), np.ascontiguousarray(seg.vectors, dtype=np.float16).tobytes()))
+
+    def has_segments(self, video_id: str, source: str, model_key: str) -> bool:
+        return self._db.execute("SELECT 1 FROM segments WHERE video_id=? AND source=? AND model_key=?",
+                                (video_id, source, model_key)).fetchone() is not None
+
+    def segments(self, video_id: str, source: str, model_key: str) -> Segments | None:
+        row = self._db.execute(
+            "SELECT count, starts, ends, texts, dim, vectors FROM segments WHERE video_id=? AND source=? AND model_key=?",
+            (video_id, source, model_key)).fetchone()
+        if row is None:
+            return None
+        count, starts, ends, texts, dim, vectors = row
+        return Segments(np.frombuffer(starts, np.float32), np.frombuffer(ends, np.float32),
+                        np.frombuffer(vectors, np.float16).reshape(count, dim),
+                        json.loads(texts) if texts else None)
+
+    def videos(self, video_ids: list[str] | None = None, roots: list[str] | None = None) -> list[VideoRow]:
+        """Registered videos (one row per video, with one current path), optionally filtered."""
+        rows = self._db.execute(
+            "SELECT v.video_id, v.filename, v.duration, v.fps, v.width, v.height, v.rotation, v.has_audio, "
+            "(SELECT path FROM files f WHERE f.video_id=v.video_id AND f.status='indexed' ORDER BY path LIMIT 1) "
+            "FROM videos v ORDER BY v.filename, v.video_id").fetchall()
+        videos = [VideoRow(*row[:7], bool(row[7]), row[8]) for row in rows]
+        if video_ids is not None:
+            wanted = set(video_ids)
+            videos = [v for v in videos if v.video_id in wanted]
+        if roots is not None:
+            prefixes = [r.rstrip("/") + "/" for r in roots]
+            videos = [v for v in videos if v.path and any(v.path.startswith(p) for p in prefixes)]
+        return videos
+
+    def failed_files(self) -> list[tuple[str, str]]:
+        return self._db.execute("SELECT path, error FROM files WHERE status='failed' ORDER BY path").fetchall()
+
+    # indexes: named sets of registered folders, for /classify/bulk
+    def ensure_index(self, name: str, root: str) -> str:
+        with self._tx() as db:
+            row = db.execute("SELECT index_id FROM indexes WHERE name=?", (name,)).fetchone()
+            index_id = row[0] if row else secrets.token_hex(12)
+            if not row:
+                db.execute("INSERT INTO indexes VALUES (?,?,?)", (index_id, name, time.time()))
+            db.execute("INSERT OR IGNORE INTO index_roots VALUES (?,?)", (index_id, root))
+        return index_id
+
+    def index_roots(self, index_id: str) -> list[str] | None:
+        if self._db.execute("SELECT 1 FROM indexes WHERE index_id=?", (index_id,)).fetchone() is None:
+            return None
+        return [r[0] for r in self._db.execute("SELECT root FROM index_roots WHERE index_id=?", (index_id,))]
+
+    def indexes(self) -> list[tuple[str, str, list[str]]]:
+        rows = self._db.execute("SELECT index_id, name FROM indexes ORDER BY name").fetchall()
+        return [(index_id, name, self.index_roots(index_id)) for index_id, name in rows]
+
+    # stored result pages: computed once, fetched by token until they expire
+    def put_pages(self, pages: list[tuple[str, dict]], expires_at: float) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM result_pages WHERE expires_at < ?", (time.time(),))
+            db.executemany("INSERT INTO result_pages VALUES (?,?,?)",
+                           [(token, json.dumps(body), expires_at) for token, body in pages])
+
+    def page(self, token: str) -> dict | None:
+        row = self._db.execute("SELECT body, expires_at FROM result_pages WHERE token=?", (token,)).fetchone()
+        if row is None or row[1] < time.time():
+            return None
+        return json.loads(row[0])
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._db.execute("BEGIN IMMEDIATE")
+        return self._db
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")

@@ -1,0 +1,40 @@
+"""bge-small-en (int8 ONNX) as a TextEncoder: CLS vector, L2-normalised."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from edge.encoders import l2_normalise
+from edge.runtime import open_session
+
+_MAX_TOKENS = 128  # prompts, labels and transcript windows are short; attention cost grows with length
+_BATCH = 64
+
+
+class BgeTextEncoder:
+    dim = 384
+
+    def __init__(self, model_path: Path, tokenizer_path: Path, key: str,
+                 provider: str | None = None, threads: int = 0):
+        self.key = key
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self._tokenizer.enable_truncation(_MAX_TOKENS)
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._session = open_session(model_path, provider, threads)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        out = []
+        for start in range(0, len(texts), _BATCH):
+            batch = self._tokenizer.encode_batch(list(texts[start:start + _BATCH]))
+            ids = np.array([e.ids for e in batch], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
+            hidden = self._session.run(["last_hidden_state"], {
+                "input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+            out.append(hidden[:, 0, :])
+        return l2_normalise(np.concatenate(out))

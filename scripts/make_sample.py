@@ -1,0 +1,218 @@
+"""Sample and broken test media for edge, built offline from photos bundled in scikit-image.
+
+Each photo stands in for a "scene": it is fitted into the frame with a slow Ken-Burns
+zoom/pan plus grain, so consecutive frames differ the way real footage does, and spans are
+joined by hard cuts whose true times are returned. Output is H.264/AAC MP4 via PyAV, which
+is what phones and cameras produce; everything is seeded, so reruns give identical bytes.
+
+    python scripts/make_sample.py OUT_DIR
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+from skimage import data
+
+SR = 16_000  # audio sample rate used throughout edge
+
+
+def _rgb(a: np.ndarray) -> np.ndarray:
+    return np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a[..., :3]
+
+
+# Only images shipped inside the wheel (skimage/data/*.png|jpg): these never hit the network.
+PHOTOS = {
+    "cat": data.chelsea,
+    "coffee": data.coffee,
+    "rocket": data.rocket,
+    "astronaut": data.astronaut,
+    "motorcycle": lambda: data.stereo_motorcycle()[0],
+    "camera": lambda: _rgb(data.camera()),
+    "hubble": data.hubble_deep_field,
+}
+
+# libx264 ships in PyAV's wheels; fall back to MPEG-4 Part 2 so a stripped build still works.
+_ENCODERS = {"h264": "libx264" if "libx264" in av.codecs_available else "mpeg4", "mp4v": "mpeg4"}
+
+
+def _i420(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Photo -> (Y, U, V) planes, BT.601 limited range (what decoders assume when untagged).
+
+    Warping the small source planes straight into the output planes is ~3x cheaper than
+    warping RGB at 720p and then colour-converting every frame.
+    """
+    h, w = rgb.shape[0] & ~1, rgb.shape[1] & ~1
+    yuv = cv2.cvtColor(np.ascontiguousarray(rgb[:h, :w]), cv2.COLOR_RGB2YUV_I420)
+    flat, n = yuv.ravel(), h * w  # U and V follow Y as flat quarter-size planes
+    return (yuv[:h], flat[n:n + n // 4].reshape(h // 2, w // 2),
+            flat[n + n // 4:].reshape(h // 2, w // 2))
+
+
+def _render_span(rgb, n, size, rng):
+    """Yield n (Y, U, V) frames of one photo: fit with aspect kept, zoom 1->1.12, slight pan."""
+    W, H = size
+    y, u, v = _i420(rgb)
+    h, w = y.shape
+    fit = min(W / w, H / h)
+    pan = rng.uniform(-0.03, 0.03, 2) * (w, h)  # centre drift over the whole span, in pixels
+    # Grain is added at source resolution, so upscaling softens it like sensor noise;
+    # a small bank reused cyclically avoids drawing 1M normals per frame.
+    grain = [np.rint(rng.normal(0, 1.2, (h, w))).astype(np.int16) for _ in range(5)]
+    for i in range(n):
+        p = i / max(n - 1, 1)
+        s = fit * (1 + 0.12 * p)
+        cx, cy = (w / 2, h / 2) + (p - 0.5) * pan
+        m = np.float32([[s, 0, W / 2 - s * cx], [0, s, H / 2 - s * cy]])
+        mc = m * np.float32([[1, 1, 0.5], [1, 1, 0.5]])  # chroma planes are half size
+        yn = cv2.add(y, grain[i % len(grain)], dtype=cv2.CV_8U)
+        yield (cv2.warpAffine(yn, m, (W, H), flags=cv2.INTER_LINEAR, borderValue=16),
+               cv2.warpAffine(u, mc, (W // 2, H // 2), flags=cv2.INTER_LINEAR, borderValue=128),
+               cv2.warpAffine(v, mc, (W // 2, H // 2), flags=cv2.INTER_LINEAR, borderValue=128))
+
+
+def _audio_frames(audio: np.ndarray, n_samples: int):
+    """Mono float32 @16 kHz, padded/trimmed to the video length, as 1024-sample AAC frames."""
+    a = np.zeros(n_samples, np.float32)
+    a[:min(len(audio), n_samples)] = audio[:n_samples]
+    for start in range(0, n_samples, 1024):
+        f = av.AudioFrame.from_ndarray(a[None, start:start + 1024], format="fltp", layout="mono")
+        f.sample_rate, f.pts = SR, start
+        yield f
+
+
+def _add_audio(container):
+    return container.add_stream("aac", rate=SR, layout="mono", bit_rate=48_000)
+
+
+def write_video(path, spans, size=(1280, 720), fps=25, codec="h264", audio=None, rotate=0,
+                seed=0):
+    """Write spans [(photo name | HxWx3 uint8 RGB, seconds), ...] as one MP4 with hard cuts.
+
+    size is the displayed (width, height); with rotate=90/270 the frames are stored turned
+    and tagged with a display rotation, as phones do for portrait video. audio: mono float32
+    at 16 kHz (padded/trimmed) for an AAC track, or None for no audio track.
+    Returns the true spans [{label, start, end}] in seconds, snapped to frame boundaries.
+    """
+    W, H = size
+    if W % 2 or H % 2:
+        raise ValueError("yuv420p needs even width and height")
+    counts = [round(sec * fps) for _, sec in spans]
+    total = sum(counts)
+    rng = np.random.default_rng(seed)
+    truth, done = [], 0
+    for (src, _), n in zip(spans, counts):
+        label = src if isinstance(src, str) else "array"
+        truth.append({"label": label, "start": done / fps, "end": (done + n) / fps})
+        done += n
+    # faststart puts the index up front like web/phone files: a truncated copy still decodes.
+    with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        vs = out.add_stream(_ENCODERS[codec], rate=fps)
+        vs.width, vs.height = (H, W) if rotate % 180 else (W, H)
+        vs.pix_fmt = "yuv420p"
+        vs.codec_context.gop_size = 2 * fps  # 2 s GOP, typical of cameras; scene cuts add IDRs
+        # Tag what _i420 produced so players pick the matching matrix.
+        vs.codec_context.colorspace = av.video.reformatter.Colorspace.SMPTE170M
+        vs.codec_context.color_range = av.video.reformatter.ColorRange.MPEG
+        if codec == "h264":
+            vs.options = {"preset": "superfast", "crf": "23"}
+        else:
+            vs.bit_rate = 4_000_000
+        if rotate:
+            vs.set_display_rotation(-rotate)  # FFmpeg stores counter-clockwise degrees
+        afr = None
+        if audio is not None:
+            astream = _add_audio(out)
+            afr = _audio_frames(np.asarray(audio, np.float32), round(total / fps * SR))
+            pending = next(afr, None)
+        i = 0
+        for (src, _), n in zip(spans, counts):
+            rgb = _rgb(PHOTOS[src]() if isinstance(src, str) else np.asarray(src, np.uint8))
+            for planes in _render_span(rgb, n, size, rng):
+                if rotate:
+                    planes = [np.ascontiguousarray(np.rot90(p, rotate // 90)) for p in planes]
+                i420 = np.concatenate([p.ravel() for p in planes]).reshape(-1, vs.width)
+                frame = av.VideoFrame.from_ndarray(i420, format="yuv420p")
+                frame.pts = i
+                out.mux(vs.encode(frame))
+                i += 1
+                # Interleave audio up to the current video time, as a real muxer input would.
+                while afr is not None and pending is not None and pending.pts <= i * SR / fps:
+                    out.mux(astream.encode(pending))
+                    pending = next(afr, None)
+        out.mux(vs.encode())
+        if afr is not None:
+            out.mux(astream.encode())
+    return truth
+
+
+def room_tone(seconds: float, seed: int = 0) -> np.ndarray:
+    """Quiet low-passed noise with a faint 120 Hz hum: a believable 'nothing happening' track."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(seconds * SR)) / SR
+    noise = np.convolve(rng.normal(0, 0.02, t.size), np.ones(8) / 8, mode="same")
+    return (noise + 0.005 * np.sin(2 * np.pi * 120 * t)).astype(np.float32)
+
+
+# ---- broken / unusual inputs for ingest tests ----------------------------------------------
+
+def write_zero_byte(path) -> None:
+    Path(path).write_bytes(b"")
+
+
+def write_truncated(src, path, keep_fraction: float = 0.3) -> None:
+    """First keep_fraction of a real MP4's bytes, like an interrupted upload or download."""
+    raw = Path(src).read_bytes()
+    Path(path).write_bytes(raw[:int(len(raw) * keep_fraction)])
+
+
+def write_not_a_video(path) -> None:
+    Path(path).write_text("This is a text file with a video extension.\n" * 20)
+
+
+def write_audio_only(path, seconds: float = 3.0) -> None:
+    """AAC track in an MP4/M4A container with no video stream at all."""
+    fmt = "ipod" if str(path).endswith(".m4a") else "mp4"
+    with av.open(str(path), "w", format=fmt) as out:
+        astream = _add_audio(out)
+        for f in _audio_frames(room_tone(seconds), round(seconds * SR)):
+            out.mux(astream.encode(f))
+        out.mux(astream.encode())
+
+
+def write_rotated(path, photo="astronaut", seconds: float = 2.0, rotate: int = 90):
+    """Portrait 720x1280 display stored as 1280x720 frames plus a rotation tag (phone style)."""
+    return write_video(path, [(photo, seconds)], size=(720, 1280), rotate=rotate)
+
+
+def make_sample(out_dir) -> dict:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = {  # name -> (spans, audio); the negative has no audio track, covering both cases
+        "cat_coffee.mp4": ([("cat", 6), ("coffee", 6)], room_tone(12)),
+        "rocket.mp4": ([("rocket", 8)], None),
+    }
+    spans, report = {}, {}
+    for name, (sp, audio) in jobs.items():
+        print(f"writing {out / name}", file=sys.stderr)
+        spans[name] = write_video(out / name, sp, audio=audio)
+        report[name] = {"path": str(out / name), "bytes": (out / name).stat().st_size,
+                        "spans": spans[name]}
+    (out / "spans.json").write_text(json.dumps(spans, indent=2) + "\n")
+    report["spans.json"] = {"path": str(out / "spans.json")}
+    return report
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out_dir")
+    print(json.dumps(make_sample(ap.parse_args(argv).out_dir), indent=2))
+
+
+if __name__ == "__main__":
+    main()
