@@ -59,6 +59,6 @@ def load_visual_bundle(settings: Settings, calibration: dict | None = None) -> V
         model_path(store, "image-efficientnet-lite3", "labels.txt"),
         model_path(store, "detect-ssd-mobilenet-v2", "model.onnx"),
         model_path(store, "detect-ssd-mobilenet-v2", "labels.txt"),
-        text, cache_dir=settings.home / "cache", provider=settings.provider, threads=settings.threads)
+        text, cache_dir=settings.cache_dir, provider=settings.provider, threads=settings.threads)
     spec = calibration or json.loads(CONSE_CALIBRATION.read_text())
     return VisualBundle("conse", image, text, Calibration.from_dict(spec, mixture_reference(image.label_vectors)))

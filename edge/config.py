@@ -20,6 +20,7 @@ def _env_path(name: str, default: Path) -> Path:
 class Settings:
     home: Path                 # EDGE_HOME: the SQLite store and caches
     models_dir: Path           # EDGE_MODELS_DIR: the verified model store (versioned)
+    cache_dir: Path            # EDGE_CACHE_DIR: derived data that can be rebuilt (label embeddings)
     visual_bundle: str         # EDGE_VISUAL_BUNDLE: "conse" (default) or a path to a dual-encoder bundle
     provider: str | None       # EDGE_PROVIDER: force one onnxruntime provider: tensorrt, cuda or cpu
     sample_fps: float          # EDGE_SAMPLE_FPS: visual samples per second of video
@@ -33,8 +34,10 @@ class Settings:
 
 def load_settings() -> Settings:
     data = Path(platformdirs.user_data_dir("edge", appauthor=False))
+    home = _env_path("EDGE_HOME", data)
     return Settings(
-        home=_env_path("EDGE_HOME", data),
+        home=home,
+        cache_dir=_env_path("EDGE_CACHE_DIR", home / "cache"),
         models_dir=_env_path("EDGE_MODELS_DIR", data / "models" / MODEL_STORE_VERSION),
         visual_bundle=os.environ.get("EDGE_VISUAL_BUNDLE", "conse"),
         provider=(os.environ.get("EDGE_PROVIDER") or None),

@@ -108,6 +108,10 @@ def encode_visual(path: Path, info: VideoInfo, image_encoder, sample_fps: float)
         vectors.append(image_encoder.encode(batch))
     if not times:
         raise VideoError("no frame could be decoded")
+    # A file cut short (still being copied, damaged) would answer for a video it does not hold.
+    if times[-1] < info.duration - max(2 * step, 0.1 * info.duration):
+        raise VideoError(f"truncated or corrupt: frames decode only up to {times[-1]:.1f} s "
+                         f"of {info.duration:.1f} s")
     starts = np.asarray(times, np.float32)
     ends = np.minimum(starts + step, max(info.duration, float(starts[-1]) + step)).astype(np.float32)
     return Segments(starts, ends, np.concatenate(vectors).astype(np.float16))

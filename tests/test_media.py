@@ -138,7 +138,7 @@ def test_truncated_is_shorter(sample, tmp_path):
     ms.write_truncated(src, tmp_path / "t.mp4", keep_fraction=0.3)
     assert (tmp_path / "t.mp4").stat().st_size == int(src.stat().st_size * 0.3)
     # Index is up front (faststart), so it still opens and yields the first part only.
-    assert 0 < _decodable_frames(tmp_path / "t.mp4") < _decodable_frames(src) == 300
+    assert 0 < _decodable_frames(tmp_path / "t.mp4") < 300 * 0.5
 
 
 @pytest.mark.parametrize("suffix", [".m4a", ".mp4"])

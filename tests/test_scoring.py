@@ -1,0 +1,84 @@
+"""Scoring math on hand-computed cases."""
+
+import numpy as np
+import pytest
+
+from edge.calibration import Calibration
+from edge.scoring import Clip, Thresholds, class_result, class_score, find_clips, finish_video, sample_scores, union_length
+
+
+def test_clips_are_maximal_runs_at_or_above_threshold():
+    starts = np.arange(8, dtype=np.float32)
+    scores = np.array([10, 30, 50, 29, 80, 90, 20, 30], np.float32)
+    cols = np.array([0, 0, 1, 0, 1, 0, 0, 1])
+    clips = find_clips(starts, starts + 1, scores, cols, 30, "visual", ["p0", "p1"])
+    assert [(c.start, c.end, c.score, c.prompt) for c in clips] == [
+        (1, 3, 50, "p1"), (4, 6, 90, "p0"), (7, 8, 30, "p1")]
+    assert all(c.option == "visual" for c in clips)
+
+
+def test_no_clip_when_nothing_reaches_threshold():
+    starts = np.arange(3, dtype=np.float32)
+    assert find_clips(starts, starts + 1, np.array([1, 2, 3], np.float32), np.zeros(3, int), 30, "visual", ["p"]) == []
+
+
+def test_union_length_merges_overlaps_and_caps_at_duration():
+    clips = [Clip(0, 4, 50, "visual", "p"), Clip(2, 6, 50, "conversation", "p"), Clip(8, 12, 50, "visual", "p")]
+    assert union_length(clips, 10.0) == pytest.approx(8.0)
+
+
+def test_class_score_formula():
+    # m = 0.9, c = (5 * 0.9) / 10 = 0.45 -> 100 * (1 - 0.1 * (1 - 0.405)) = 94.05
+    assert class_score([Clip(0, 5, 90, "visual", "p")], 10.0) == pytest.approx(94.05)
+    # a short spike in a long video scores about its peak
+    assert class_score([Clip(0, 1, 80, "visual", "p")], 36000.0) == pytest.approx(80.0, abs=0.01)
+    # weak everywhere stays weak: m = 0.35, c = 0.35 -> 100 * (1 - 0.65 * (1 - 0.1225))
+    assert class_score([Clip(0, 10, 35, "visual", "p")], 10.0) == pytest.approx(42.96, abs=0.01)
+    assert class_score([], 10.0) == 0.0
+
+
+def test_thresholds_and_shape():
+    clips = [Clip(0, 5, 90, "visual", "p")]
+    entry = class_result("cat", clips, 10.0, Thresholds(), include_clips=True)
+    assert entry["score"] == pytest.approx(94.05) and entry["duration_ratio"] == 0.5
+    assert entry["clips"] == [{"start": 0, "end": 5, "score": 90, "option": "visual", "prompt": "p"}]
+    assert class_result("cat", clips, 10.0, Thresholds(min_duration_ratio=0.51), True) is None
+    assert class_result("cat", clips, 10.0, Thresholds(min_video_score=95), True) is None
+    assert "clips" not in class_result("cat", clips, 10.0, Thresholds(), include_clips=False)
+
+
+def test_detailed_scores_and_ordering():
+    a = class_result("a", [Clip(0, 5, 90, "visual", "p"), Clip(6, 8, 60, "visual", "p")], 10.0, Thresholds(), False)
+    b = class_result("b", [Clip(0, 10, 80, "visual", "q")], 10.0, Thresholds(), False)
+    classes = finish_video([a, b], detailed=True)
+    # a: m = 0.9, c = (5 * 0.9 + 2 * 0.6) / 10 = 0.57 -> 95.13;  b: m = 0.8, c = 0.8 -> 92.8
+    assert [c["name"] for c in classes] == ["a", "b"]
+    assert [c["score"] for c in classes] == [pytest.approx(95.13), pytest.approx(92.8)]
+    assert classes[0]["detailed_scores"] == {"max_score": 90, "avg_score": 75,
+                                             "normalized_score": round(100 * 95.13 / (95.13 + 92.8), 2)}
+    single = finish_video([class_result("x", [Clip(0, 5, 90, "visual", "p")], 10.0, Thresholds(), False)], True)
+    assert single[0]["detailed_scores"]["normalized_score"] == 100
+
+
+def test_sample_scores_take_max_over_each_class_prompts_before_calibrating():
+    vectors = np.eye(3, dtype=np.float16)           # three segments, each pointing along one axis
+    prompts = np.eye(3, dtype=np.float32)[[0, 1, 2]]  # class 0 owns prompts 0 and 1, class 1 owns prompt 2
+    calibration = Calibration(a=10.0, b=0.5)
+    scores, cols = sample_scores(vectors, prompts, np.zeros(3, np.float32), np.array([0, 2]), calibration.to_score)
+    high, low = 100 / (1 + np.exp(-5)), 100 / (1 + np.exp(5))
+    np.testing.assert_allclose(scores, [[high, low], [high, low], [low, high]], rtol=1e-5)
+    assert cols.tolist() == [[0, 2], [1, 2], [0, 2]]
+
+
+def test_zscore_calibration_uses_reference_statistics():
+    reference = np.array([[1, 0], [0, 1], [-1, 0], [0, -1]], np.float32)
+    calibration = Calibration(a=1.0, b=0.0, reference=reference)
+    prompt = np.array([[1, 0]], np.float32)
+    scale, offset = calibration.prompt_affine(prompt)
+    # cosines with the reference: 1, 0, -1, 0 -> mean 0, std sqrt(0.5)
+    assert scale[0] == pytest.approx(1 / np.sqrt(0.5)) and offset[0] == pytest.approx(0.0)
+    assert Calibration.from_dict({"kind": "logistic", "feature": "cosine", "a": 2, "b": 0.3}).reference is None
+    with pytest.raises(ValueError):
+        Calibration.from_dict({"kind": "logistic", "feature": "zscore", "a": 2, "b": 0.3})
+    shifted = np.array([[0.6, 0.8]], np.float32)  # cosines 0.6, 0.8, -0.6, -0.8: mean 0, std 0.7071
+    assert calibration.prompt_affine(shifted)[1][0] == pytest.approx(0.0, abs=1e-6)
