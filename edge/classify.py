@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import OrderedDict
 from datetime import datetime, timezone
 
 import numpy as np
@@ -15,9 +16,34 @@ from edge.store import Store, VideoRow
 AVAILABLE_OPTIONS = ("visual",)
 
 
+class SegmentCache:
+    """Recently scored segment matrices as float32, so repeated requests skip SQLite and the f16 widening."""
+
+    def __init__(self, store: Store, budget_bytes: int):
+        self.store, self.budget = store, budget_bytes
+        self._items: OrderedDict[tuple, tuple] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, video_id: str, source: str, model_key: str):
+        key = (video_id, source, model_key)
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        segments = self.store.segments(video_id, source, model_key)
+        if segments is None:
+            return None
+        item = (segments.starts, segments.ends, segments.vectors.astype(np.float32))
+        self._items[key] = item
+        self._bytes += item[2].nbytes
+        while self._bytes > self.budget and len(self._items) > 1:
+            self._bytes -= self._items.popitem(last=False)[1][2].nbytes
+        return item
+
+
 class Classifier:
-    def __init__(self, store: Store, bundle, page_ttl_s: float = 300.0):
+    def __init__(self, store: Store, bundle, page_ttl_s: float = 300.0, cache_bytes: int = 256 << 20):
         self.store, self.bundle, self.page_ttl_s = store, bundle, page_ttl_s
+        self.segments = SegmentCache(store, cache_bytes)
 
     def resolve_videos(self, request: ClassifyRequest) -> list[VideoRow]:
         if request.index_id is not None:
@@ -47,10 +73,13 @@ class Classifier:
     def classify(self, request: ClassifyRequest) -> dict:
         videos = self.resolve_videos(request)
         self._check_request(request, videos)
-        prompt_matrix, offset, class_starts, prompts = self.embed_prompts(request)
+        return self.rank(videos, request, self.embed_prompts(request))
+
+    def rank(self, videos: list[VideoRow], request: ClassifyRequest, embedded) -> dict:
+        """Score every video with already embedded prompts; store the pages; return the first."""
         data = []
         for video in videos:
-            classes = self.score_video(video, request, prompt_matrix, offset, class_starts, prompts)
+            classes = self.score_video(video, request, *embedded)
             if classes:
                 data.append({"video_id": video.video_id, "classes": classes})
         data.sort(key=lambda v: -v["classes"][0]["score"])
@@ -68,19 +97,26 @@ class Classifier:
 
     def score_video(self, video: VideoRow, request: ClassifyRequest, prompt_matrix, offset, class_starts,
                     prompts) -> list[dict]:
-        segments = self.store.segments(video.video_id, "visual", self.bundle.key)
+        segments = self.segments.get(video.video_id, "visual", self.bundle.key)
         if segments is None:
             raise ApiError("parameter_invalid",
                            f"The video {video.video_id} is not indexed for the visual option with the current "
                            f"model bundle ({self.bundle.key}); run `edge index` on it.")
-        scores, prompt_cols = sample_scores(segments.vectors, prompt_matrix, offset, class_starts,
-                                            self.bundle.calibration.to_score)
+        starts, ends, vectors = segments
+        scores, features = sample_scores(vectors, prompt_matrix, offset, class_starts,
+                                         self.bundle.calibration.to_score)
+        bounds = list(class_starts) + [len(prompts)]
         results = []
         for c, spec in enumerate(request.classes):
+            lo, hi = bounds[c], bounds[c + 1]
+
+            def prompt_at(i: int, lo=lo, hi=hi) -> str:
+                return prompts[lo + int(np.argmax(features[i, lo:hi]))]
+
             clips = []
             if "visual" in spec.options:
-                clips += find_clips(segments.starts, segments.ends, scores[:, c], prompt_cols[:, c],
-                                    request.thresholds.min_clip_score, "visual", prompts)
+                clips += find_clips(starts, ends, scores[:, c], request.thresholds.min_clip_score, "visual",
+                                    prompt_at)
             entry = class_result(spec.name, clips, video.duration, request.thresholds, request.include_clips)
             if entry:
                 results.append(entry)

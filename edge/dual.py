@@ -34,7 +34,8 @@ from edge.runtime import open_session
 
 FORMAT_VERSION = 1
 MODEL_FILES = ("image.onnx", "text.onnx", "tokenizer.json")
-IMAGE_BATCH = 32   # a ViT-B at 224 px takes ~20 MB of activations per frame: bounded memory per run
+# Per-run batch sizes: large enough to keep the matmuls efficient, small enough to bound peak activation memory.
+IMAGE_BATCH = 32
 TEXT_BATCH = 256
 
 _RESIZES = ("shortest_side_center_crop", "squash")
@@ -126,8 +127,7 @@ class DualTextEncoder:
         self._session, self._spec = session, spec
         # The tokenizer's post-processor adds BOS/EOS; truncation keeps room for them, so EOS survives.
         tokenizer.enable_truncation(spec.context_length)
-        pad_token = tokenizer.id_to_token(spec.pad_id) or "<pad>"
-        tokenizer.enable_padding(pad_id=spec.pad_id, pad_token=pad_token,
+        tokenizer.enable_padding(pad_id=spec.pad_id, pad_token=tokenizer.id_to_token(spec.pad_id),
                                  length=spec.context_length if spec.pad_to == "context_length" else None)
         self._tokenizer = tokenizer
 
@@ -260,7 +260,8 @@ def _check_io(session, section: str, input_field: str, inputs: Sequence[str], ou
                          f"but {section}.onnx gives {list(outputs)}")
     shape = outputs[output]
     if len(shape) != 2 or not isinstance(shape[1], int):
-        raise ValueError(f"{section}.onnx output {output!r} has shape {shape}; expected [batch, dim] with a fixed dim")
+        raise ValueError(f"{section}.onnx output {output!r} has shape {shape}; "
+                         "expected [batch, dim] with a fixed dim")
     return shape[1]
 
 
@@ -276,13 +277,17 @@ def load_dual_bundle(path: Path, provider: str | None = None, threads: int = 0) 
     image_dim = _check_io(image_session, "image", "image.input", [image_spec.input], image_spec.output)
     text_dim = _check_io(text_session, "text", "text.inputs", text_spec.inputs, text_spec.output)
     if image_dim != text_dim:
-        raise ValueError(f"image.onnx gives {image_dim}-D vectors but text.onnx {text_dim}-D: not one embedding space")
+        raise ValueError(f"image.onnx gives {image_dim}-D vectors but text.onnx {text_dim}-D: "
+                         "not one embedding space")
 
     # Vectors are only comparable within one exact export and preprocessing: the key names all of it.
     ident = {k: manifest[k] for k in ("files", "image", "text")}
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
     key = f"dual-{manifest['family']}-{manifest['name']}-{digest}"
     tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+    if tokenizer.id_to_token(text_spec.pad_id) is None:
+        raise ValueError(f"bundle.json: field 'text.pad_id' is {text_spec.pad_id}, "
+                         "outside tokenizer.json's vocabulary")
     return DualBundle(
         name=manifest["name"], family=manifest["family"],
         image_encoder=DualImageEncoder(image_session, image_spec, key + "/image", image_dim),

@@ -14,6 +14,7 @@ Definitions (also in the README):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -36,31 +37,29 @@ class Clip:
 
 def sample_scores(vectors: np.ndarray, prompt_matrix: np.ndarray, offset: np.ndarray, class_starts: np.ndarray,
                   calibrate) -> tuple[np.ndarray, np.ndarray]:
-    """Scores [S, C] and the winning prompt column [S, C] for S segments and C classes.
+    """Scores [S, C] for S segments and C classes, and the calibration features [S, P] behind them.
 
     prompt_matrix [P, D] holds the prompts class by class (class c owns columns class_starts[c]:class_starts[c+1])
     already multiplied by their calibration scale, so one matmul gives every calibration feature.
     The calibration is monotonic, so the max over a class's prompts is taken before it.
     """
-    features = vectors.astype(np.float32, copy=False) @ prompt_matrix.T - offset
-    best = np.maximum.reduceat(features, class_starts, axis=1)
-    ends = np.append(class_starts[1:], features.shape[1])
-    argbest = np.empty(best.shape, np.int64)
-    for c, (lo, hi) in enumerate(zip(class_starts, ends)):
-        argbest[:, c] = lo + np.argmax(features[:, lo:hi], axis=1)
-    return calibrate(best), argbest
+    features = vectors @ prompt_matrix.T
+    features -= offset
+    return calibrate(np.maximum.reduceat(features, class_starts, axis=1)), features
 
 
-def find_clips(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, prompt_cols: np.ndarray,
-               min_clip_score: float, option: str, prompts: list[str]) -> list[Clip]:
-    """Maximal runs of scores >= min_clip_score, for one class and one source."""
+def find_clips(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, min_clip_score: float, option: str,
+               prompt_at: Callable[[int], str]) -> list[Clip]:
+    """Maximal runs of scores >= min_clip_score, for one class and one source.
+
+    prompt_at(i) names the class's best prompt at segment i; it is asked only at clip peaks.
+    """
     mask = np.concatenate(([False], scores >= min_clip_score, [False]))
     edges = np.flatnonzero(mask[1:] != mask[:-1])
     clips = []
     for lo, hi in zip(edges[::2], edges[1::2]):
         peak = lo + int(np.argmax(scores[lo:hi]))
-        clips.append(Clip(float(starts[lo]), float(ends[hi - 1]), float(scores[peak]), option,
-                          prompts[int(prompt_cols[peak])]))
+        clips.append(Clip(float(starts[lo]), float(ends[hi - 1]), float(scores[peak]), option, prompt_at(peak)))
     return clips
 
 

@@ -3,33 +3,35 @@
 Run on a machine WITH internet (or with the checkpoint already on disk), never on the appliance:
 
     python -m venv /tmp/export && /tmp/export/bin/pip install torch transformers onnx onnxruntime \
-        opencv-python-headless tokenizers pillow sentencepiece      # sentencepiece: SigLIP only
+        opencv-python-headless tokenizers pillow sentencepiece protobuf   # the last two: SigLIP only
     /tmp/export/bin/python scripts/export_clip.py openai/clip-vit-base-patch32 /srv/bundles/clip-b32 --int8
     /tmp/export/bin/python scripts/export_clip.py google/siglip-base-patch16-224 /srv/bundles/siglip-b16 --int8
 
 SOURCE is a hub id or a local directory saved with `save_pretrained` (model, tokenizer, image processor).
 The script exports the image and text towers separately (ONNX opset 17, dynamic batch), optionally
-quantises their weights to int8 (onnxruntime dynamic quantisation: ~4x smaller, ~3x faster on CPU, cosine
-~0.99 to float), writes tokenizer.json, and bundle.json with the processor's preprocessing, the sha256 of
-every file and a default calibration. It then loads the bundle with edge.dual.load_dual_bundle and
-prints its parity with torch (cosine per vector, minimum over test images and prompts; add
---parity-images DIR to use your own photos), and exits non-zero when parity is below --min-cosine.
+quantises their weights to int8 (onnxruntime dynamic quantisation: ~4x smaller, ~3x faster on CPU per
+shared/model-sources.md, cosine >= 0.997 to torch in the runs below), writes tokenizer.json, and
+bundle.json with the processor's preprocessing, the sha256 of every file and a default calibration.
+It then loads the bundle with edge.dual.load_dual_bundle and prints its parity with torch (cosine per
+vector, minimum over test images and prompts; add --parity-images DIR to use your own photos), and
+exits non-zero when parity is below --min-cosine.
 Point the appliance at the directory: EDGE_VISUAL_BUNDLE=/srv/bundles/clip-b32.
 
 Calibration (score = 100 * sigmoid(a * (cosine - b))):
 - SigLIP is trained with exactly that sigmoid, so a = exp(logit_scale) and b = -logit_bias / a are read
   from the checkpoint.
 - CLIP's logit scale is for a softmax over prompts and has no bias, so a prior is written instead
-  (a = 50, b = 0.24: ViT-B CLIPs give matching image/prompt pairs cosines of ~0.28-0.35 and unrelated
-  ones ~0.15-0.22). Refit it on your own footage: collect cosines of frames with prompts that do
-  (label 1) and do not (label 0) match, fit a logistic regression label ~ cosine (slope w, intercept c),
-  and set a = w, b = -c / w in bundle.json's "calibration" (or pass --calibration A B here).
+  (a = 50, b = 0.24: OpenAI ViT-B CLIPs typically give matching image/prompt pairs cosines around
+  0.28-0.35 and unrelated ones around 0.15-0.22; not measured here, as no CLIP weights are).
+  Refit it on your own footage: collect cosines of frames with prompts that do (label 1) and do not
+  (label 0) match, fit a logistic regression label ~ cosine (slope w, intercept c), and set a = w,
+  b = -c / w in bundle.json's "calibration" (or pass --calibration A B here).
   bundle.json is not among the hashed files, so editing it is safe.
 
 Manual validation without internet (what was done when this script was written; no downloads):
 a throwaway venv as above with torch==2.13.0, then a random small CLIP with a locally built tokenizer:
 
-    import json, tokenizers, transformers as T
+    import tokenizers, transformers as T      # transformers 5 (CLIPImageProcessorPil)
     alphabet = tokenizers.pre_tokenizers.ByteLevel.alphabet()
     vocab = {t: i for i, t in enumerate(sorted(alphabet) + sorted(c + "</w>" for c in alphabet))}
     merges = []
@@ -51,8 +53,18 @@ a throwaway venv as above with torch==2.13.0, then a random small CLIP with a lo
     T.CLIPImageProcessorPil(size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}
                             ).save_pretrained("/tmp/rclip")
 
-then `python scripts/export_clip.py /tmp/rclip /tmp/rclip-bundle` (and again with --int8). Results: see
-the bottom of this file's history / the hand-over note (float parity ~0.99999, int8 ~0.99).
+then `python scripts/export_clip.py /tmp/rclip /tmp/rclip-bundle` (and again with --int8). The same with a
+SigLIP (T.SiglipConfig, a unigram sentencepiece model trained with sentencepiece.SentencePieceTrainer on a
+few sentences, T.SiglipTokenizer, T.SiglipImageProcessorPil(size={"height": 64, "width": 64})), and with
+ViT-B/32 sizes (CLIPConfig defaults, vocab_size=49408). Minimum cosines printed (2026-11-26, torch 2.13.0,
+transformers 5.24.0, onnxruntime 1.31.1):
+    (image model / image end-to-end / text)   float                         int8
+    tiny CLIP                                 0.9999999 / 0.99998 / 1.0     0.9999 / 0.9999 / 0.9977
+    tiny SigLIP                               0.9999999 / 0.9995 / 0.9999999  0.9997 / 0.9991 / 0.9996
+    ViT-B/32 CLIP                             0.9999999 / 0.9999996 / 1.0   0.9997 / 0.9997 / 0.9984
+    ViT-B/32 sizes, image + text              351 + 254 MB                  96 + 64 MB
+and token ids identical to the transformers tokenizer in every run. Random weights make images look
+alike (tiny CLIP: cosine 0.96-0.98 between different images), so these bound the error, not accuracy.
 """
 
 from __future__ import annotations
@@ -73,9 +85,12 @@ from edge.dual import FORMAT_VERSION, load_dual_bundle  # noqa: E402
 from edge.hashing import sha256_file  # noqa: E402
 
 OPSET = 17
-PROMPTS = ["a photo of a dog", "a red car on a street", "Two people playing football!", "a bowl of soup",
-           "a diagram", "night sky with stars", "someone cooking pasta in a kitchen", "x",
-           "a very long description " + "of many things " * 30]
+PROMPTS = [
+    "a photo of a dog", "a red car on a street", "Two people playing football!", "a bowl of soup", "x",
+    "someone cooking pasta in a kitchen",
+    "  \ufb01ve CAF\u00c9\u2019s\tshow on \uff34\uff36 (2024): 50% off?!",  # case, punctuation, NFKC, spaces
+    "a very long description " + "of many things " * 30,                    # truncation keeps EOS
+]
 CLIP_PRIOR = {"kind": "logistic", "a": 50.0, "b": 0.24}
 
 
@@ -119,15 +134,22 @@ def _preprocessing(processor, image_size: int) -> dict:
 
 def _siglip_tokenizer(tok):
     """SigLIP's sentencepiece tokenizer as a `tokenizers` pipeline (transformers has no converter for it):
-    lowercase + strip punctuation (in bundle.json / the normaliser), metaspace words, unigram pieces, </s>."""
+    its canonicalisation (lowercase in bundle.json; ASCII punctuation out, whitespace collapsed), then the
+    sentencepiece model's own normaliser (usually NFKC), metaspace words, unigram pieces, then </s>."""
     from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers.convert_slow_tokenizer import import_protobuf
 
-    sp = tok.sp_model
-    pieces = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
-    backend = Tokenizer(models.Unigram(pieces, unk_id=sp.unk_id(), byte_fallback=False))
+    proto = import_protobuf().ModelProto()
+    proto.ParseFromString(Path(tok.vocab_file).read_bytes())
+    if proto.trainer_spec.model_type != 1:
+        raise SystemExit("only unigram sentencepiece models (SigLIP's) are supported")
+    backend = Tokenizer(models.Unigram([(p.piece, p.score) for p in proto.pieces], unk_id=proto.trainer_spec.unk_id))
+    charsmap = proto.normalizer_spec.precompiled_charsmap
     backend.normalizer = normalizers.Sequence([
         normalizers.Replace(Regex("[" + "".join("\\" + c for c in string.punctuation) + "]"), ""),
-        normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()])
+        normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip(),
+        *([normalizers.Precompiled(charsmap)] if charsmap else []),
+        normalizers.Replace(Regex(" {2,}"), " "), normalizers.Strip()])
     backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     backend.post_processor = processors.TemplateProcessing(
         single="$A </s>", special_tokens=[("</s>", tok.eos_token_id)])
@@ -160,11 +182,11 @@ def _quantise(path: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         float_copy = Path(tmp) / path.name
         path.replace(float_copy)
-        # MatMul/Gemm hold nearly all the weights. 7-bit weights (reduce_range): AVX2 CPUs without VNNI
-        # saturate u8 x s8 products, which cost a random SigLIP cosine 0.93 -> 0.999 with it; per-channel
-        # scales follow weight outliers.
+        # MatMul/Gemm hold the layers' weights, Gather the token embeddings (100 of CLIP's 250 MB text tower).
+        # 7-bit weights (reduce_range): AVX2 CPUs without VNNI saturate u8 x s8 products, which took a random
+        # SigLIP's cosine to torch from 0.999 down to 0.93. Per-channel scales follow weight outliers.
         quantize_dynamic(str(float_copy), str(path), weight_type=QuantType.QInt8, per_channel=True,
-                         reduce_range=True, op_types_to_quantize=["MatMul", "Gemm"])
+                         reduce_range=True, op_types_to_quantize=["MatMul", "Gemm", "Gather"])
 
 
 def _test_images(folder: Path | None) -> list[np.ndarray]:
@@ -187,6 +209,7 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _parity(model, tok, processor, out: Path, family: str, context: int, images: list[np.ndarray]) -> dict:
     """Minimum cosine between the bundle (edge's own code path) and torch + the checkpoint's processors."""
+    import onnxruntime as ort
     from PIL import Image
 
     bundle = load_dual_bundle(out, provider="cpu")
@@ -197,17 +220,16 @@ def _parity(model, tok, processor, out: Path, family: str, context: int, images:
         torch_images = _Tower(model, "get_image_features")(pixels).numpy()
         text_args = [text_in["input_ids"]] + ([text_in["attention_mask"]] if family == "clip" else [])
         torch_texts = _Tower(model, "get_text_features")(*text_args).numpy()
-    import onnxruntime as ort
-
     session = ort.InferenceSession(str(out / "image.onnx"), providers=["CPUExecutionProvider"])
     onnx_images = session.run(None, {"pixel_values": pixels.numpy()})[0]
     # One by one, so a "longest" padding runs the text graph at every prompt's own length.
     edge_texts = np.concatenate([bundle.text_encoder.encode([t]) for t in PROMPTS])
     edge_ids = bundle.text_encoder.tokenize(PROMPTS)["input_ids"]
     same_ids = all(list(e[:len(t)]) == list(t[:len(e)]) for e, t in zip(edge_ids, text_in["input_ids"].numpy()))
+    edge_images = bundle.image_encoder.encode(images)
     return {
         "image model (same pixels)": float(_cosines(onnx_images, torch_images).min()),
-        "image end-to-end (edge preprocessing)": float(_cosines(bundle.image_encoder.encode(images), torch_images).min()),
+        "image end-to-end (edge preprocessing)": float(_cosines(edge_images, torch_images).min()),
         "text end-to-end (edge tokenizer)": float(_cosines(edge_texts, torch_texts).min()),
         "token ids identical": same_ids,
     }

@@ -99,6 +99,16 @@ def test_tokenize_truncates_keeping_eos_and_pads_to_context(bundle):
     assert list(mask[1]) == [1, 1, 1] + [0] * (CONTEXT_LENGTH - 3)
 
 
+def test_pad_to_longest_pads_only_to_the_batch_and_keeps_vectors(bundle, bundle_dir, tmp_path):
+    copy = _copy(bundle_dir, tmp_path)
+    manifest = json.loads((copy / "bundle.json").read_text())
+    manifest["text"]["pad_to"] = "longest"
+    (copy / "bundle.json").write_text(json.dumps(manifest))
+    longest = load_dual_bundle(copy).text_encoder
+    assert longest.tokenize(["red", "a photo of blue"])["input_ids"].shape == (2, 6)
+    np.testing.assert_allclose(longest.encode(PROMPTS), bundle.text_encoder.encode(PROMPTS), atol=1e-6)
+
+
 def test_tampered_model_is_refused_naming_it(bundle_dir, tmp_path):
     copy = _copy(bundle_dir, tmp_path)
     data = bytearray((copy / "image.onnx").read_bytes())
@@ -126,6 +136,7 @@ def test_missing_file_is_refused_naming_it(bundle_dir, tmp_path):
     (lambda m: m["text"].update(context_length="77"), "'text.context_length'"),
     (lambda m: m["text"].update(inputs=["input_ids"]), "'text.inputs'"),      # the model needs the mask too
     (lambda m: m["text"].update(output="pooled"), "'text.output'"),
+    (lambda m: m["text"].update(pad_id=10_000), "'text.pad_id'"),
     (lambda m: m["files"].pop("text.onnx"), "'files'"),
     (lambda m: m["files"].update({"../escape.onnx": "0" * 64}), "'files'"),
     (lambda m: m.update(calibration=[1, 2]), "'calibration'"),

@@ -11,7 +11,7 @@ def test_clips_are_maximal_runs_at_or_above_threshold():
     starts = np.arange(8, dtype=np.float32)
     scores = np.array([10, 30, 50, 29, 80, 90, 20, 30], np.float32)
     cols = np.array([0, 0, 1, 0, 1, 0, 0, 1])
-    clips = find_clips(starts, starts + 1, scores, cols, 30, "visual", ["p0", "p1"])
+    clips = find_clips(starts, starts + 1, scores, 30, "visual", lambda i: f"p{cols[i]}")
     assert [(c.start, c.end, c.score, c.prompt) for c in clips] == [
         (1, 3, 50, "p1"), (4, 6, 90, "p0"), (7, 8, 30, "p1")]
     assert all(c.option == "visual" for c in clips)
@@ -19,7 +19,7 @@ def test_clips_are_maximal_runs_at_or_above_threshold():
 
 def test_no_clip_when_nothing_reaches_threshold():
     starts = np.arange(3, dtype=np.float32)
-    assert find_clips(starts, starts + 1, np.array([1, 2, 3], np.float32), np.zeros(3, int), 30, "visual", ["p"]) == []
+    assert find_clips(starts, starts + 1, np.array([1, 2, 3], np.float32), 30, "visual", str) == []
 
 
 def test_union_length_merges_overlaps_and_caps_at_duration():
@@ -64,10 +64,11 @@ def test_sample_scores_take_max_over_each_class_prompts_before_calibrating():
     vectors = np.eye(3, dtype=np.float16)           # three segments, each pointing along one axis
     prompts = np.eye(3, dtype=np.float32)[[0, 1, 2]]  # class 0 owns prompts 0 and 1, class 1 owns prompt 2
     calibration = Calibration(a=10.0, b=0.5)
-    scores, cols = sample_scores(vectors, prompts, np.zeros(3, np.float32), np.array([0, 2]), calibration.to_score)
+    scores, features = sample_scores(vectors.astype(np.float32), prompts, np.zeros(3, np.float32), np.array([0, 2]),
+                                     calibration.to_score)
     high, low = 100 / (1 + np.exp(-5)), 100 / (1 + np.exp(5))
     np.testing.assert_allclose(scores, [[high, low], [high, low], [low, high]], rtol=1e-5)
-    assert cols.tolist() == [[0, 2], [1, 2], [0, 2]]
+    np.testing.assert_array_equal(features, np.eye(3))
 
 
 def test_zscore_calibration_uses_reference_statistics():

