@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -115,8 +116,7 @@ def videos_cmd(obj: _Context, index_id: str | None) -> None:
         if roots is None:
             _fail(f"no index {index_id}", EXIT_BAD_REQUEST)
     _emit({"videos": [{"video_id": v.video_id, "filename": v.filename, "path": v.path,
-                       "duration": round(v.duration, 3), "width": v.width, "height": v.height, "fps": v.fps,
-                       "rotation": v.rotation, "has_audio": v.has_audio} for v in obj.store.videos(roots=roots)],
+                       **asdict(v.info), "duration": round(v.duration, 3)} for v in obj.store.videos(roots=roots)],
            "indexes": [{"index_id": i, "name": n, "roots": r} for i, n, r in obj.store.indexes()],
            "failed": [{"path": p, "error": e} for p, e in obj.store.failed_files()]})
 

@@ -61,7 +61,10 @@ def _recipe(manifest: dict, model: dict, entry: dict) -> str:
 def _read_lock(models_dir: Path) -> dict:
     path = Path(models_dir) / LOCK_NAME
     try:
-        return json.loads(path.read_text())
+        lock = json.loads(path.read_text())
+        if not isinstance(lock, dict) or not isinstance(lock.get("files"), dict):
+            raise ValueError("no table of files")
+        return lock
     except FileNotFoundError:
         return {"files": {}}
     except ValueError as exc:
@@ -73,7 +76,7 @@ def _expected(manifest: dict, lock: dict, model: dict, entry: dict, rel: str, mo
     if entry.get("sha256"):
         return entry["sha256"]
     locked = lock["files"].get(rel)
-    if not locked or locked.get("recipe") != _recipe(manifest, model, entry):
+    if not isinstance(locked, dict) or locked.get("recipe") != _recipe(manifest, model, entry):
         raise IntegrityError(f"model file not installed for this manifest: {Path(models_dir) / rel} "
                              f"(no current entry in {LOCK_NAME}; run `edge models install`)")
     return locked["sha256"]
@@ -86,7 +89,7 @@ def _check(manifest: dict, lock: dict, models_dir: Path) -> list[dict]:
         path = Path(models_dir) / rel
         row = {"model": model["name"], "file": rel, "path": str(path), "status": "ok", "sha256": None}
         if not path.is_file():
-            rows.append({**row, "status": "missing", "error": f"model file missing: {path}"})
+            rows.append({**row, "status": "missing", "error": f"model file missing: {path} (run `edge models install`)"})
             continue
         try:
             row["expected_sha256"] = _expected(manifest, lock, model, entry, rel, models_dir)
@@ -105,8 +108,7 @@ def verify(models_dir: Path) -> list[dict]:
     if len(bad) == len(rows) and all(r["status"] == "missing" for r in rows):
         raise IntegrityError(f"no model store at {models_dir} (run `edge models install`)")
     if bad:
-        raise IntegrityError(f"{len(bad)} of {len(rows)} model files failed verification "
-                             f"(run `edge models install` to restore them): " + "; ".join(bad))
+        raise IntegrityError(f"{len(bad)} of {len(rows)} model files failed verification: " + "; ".join(bad))
     return rows
 
 
@@ -148,11 +150,19 @@ def list_models(models_dir: Path) -> list[dict]:
     return out
 
 
-def _atomic_place(src: Path, dest: Path) -> None:
-    """Copy `src` next to `dest` and rename it into place (the rename is atomic on one filesystem)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+def _temp_beside(dest: Path) -> str:
+    """A temp file in dest's directory (so the final rename is atomic), readable like any model file:
+    mkstemp's 0600 would lock out a service running as another user."""
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    os.fchmod(fd, 0o644)
     os.close(fd)
+    return tmp
+
+
+def _atomic_place(src: Path, dest: Path) -> None:
+    """Copy `src` next to `dest` and rename it into place."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_beside(dest)
     try:
         shutil.copyfile(src, tmp)
         os.replace(tmp, dest)
@@ -162,9 +172,8 @@ def _atomic_place(src: Path, dest: Path) -> None:
 
 
 def _write_json_atomic(dest: Path, payload: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh, indent=2)
+    tmp = _temp_beside(dest)
+    Path(tmp).write_text(json.dumps(payload, indent=2))
     os.replace(tmp, dest)
 
 
@@ -285,8 +294,7 @@ def export_bundle(models_dir: Path, out_path: Path) -> dict:
     models_dir, out_path = Path(models_dir), Path(out_path)
     rows = verify(models_dir)  # never ship a broken store
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.")
-    os.close(fd)
+    tmp = _temp_beside(out_path)
     try:
         with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
             tar.add(MANIFEST_PATH, arcname=BUNDLE_MANIFEST)
@@ -312,8 +320,8 @@ def import_bundle(bundle: Path, models_dir: Path) -> dict:
         staging = Path(tmp)
         try:
             tar = tarfile.open(bundle)
-        except (OSError, tarfile.TarError) as exc:
-            raise StoreError(f"cannot read bundle {bundle}: {exc}") from exc
+        except tarfile.ReadError as exc:
+            raise StoreError(f"cannot read bundle {bundle}: not a tar archive") from exc
         with tar:
             seen = set()
             for member in tar:

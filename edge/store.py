@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.decode import VideoInfo
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS videos (
   video_id TEXT PRIMARY KEY, filename TEXT NOT NULL, duration REAL NOT NULL, fps REAL, width INTEGER,
@@ -43,13 +45,12 @@ class Segments:
 class VideoRow:
     video_id: str
     filename: str
-    duration: float
-    fps: float
-    width: int
-    height: int
-    rotation: int
-    has_audio: bool
-    path: str | None
+    path: str | None  # one current path of the content (None while no file points at it)
+    info: VideoInfo
+
+    @property
+    def duration(self) -> float:
+        return self.info.duration
 
 
 class Store:
@@ -87,7 +88,7 @@ class Store:
             db.execute(f"DELETE FROM segments WHERE video_id IN ({orphan})")
             db.execute(f"DELETE FROM videos WHERE video_id IN ({orphan})")
 
-    def put_video(self, video_id: str, filename: str, info, segments: dict[tuple[str, str], Segments]) -> None:
+    def put_video(self, video_id: str, filename: str, info: VideoInfo, segments: dict[tuple[str, str], Segments]) -> None:
         """Register a video and replace its segments for the given (source, model_key) pairs atomically."""
         with self._tx() as db:
             db.execute(
@@ -124,7 +125,7 @@ class Store:
             "SELECT v.video_id, v.filename, v.duration, v.fps, v.width, v.height, v.rotation, v.has_audio, "
             "(SELECT path FROM files f WHERE f.video_id=v.video_id AND f.status='indexed' ORDER BY path LIMIT 1) "
             "FROM videos v ORDER BY v.filename, v.video_id").fetchall()
-        videos = [VideoRow(*row[:7], bool(row[7]), row[8]) for row in rows]
+        videos = [VideoRow(row[0], row[1], row[8], VideoInfo(*row[2:7], bool(row[7]))) for row in rows]
         if video_ids is not None:
             wanted = set(video_ids)
             videos = [v for v in videos if v.video_id in wanted]

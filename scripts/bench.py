@@ -20,7 +20,6 @@ import tempfile
 import time
 from itertools import islice
 from pathlib import Path
-from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -30,7 +29,7 @@ from edge.bundles import load_visual_bundle
 from edge.classify import Classifier
 from edge.config import load_settings  # reads the environment when called, so main() can set EDGE_HOME first
 from edge.contract import parse_request
-from edge.decode import probe, sample_frames
+from edge.decode import VideoInfo, probe, sample_frames
 from edge.library import Indexer
 from edge.store import Segments, Store
 
@@ -161,7 +160,7 @@ def bench_classify(bundle, tmp: Path, settings, reps: int) -> None:
     store = Store(tmp / "classify.sqlite")
     rng = np.random.default_rng(0)
     dim, n = bundle.image_encoder.dim, 3600  # 10 videos x 1 h at 1 segment/s = the 10 h request limit
-    info = SimpleNamespace(duration=float(n), fps=25.0, width=1280, height=720, rotation=0, has_audio=False)
+    info = VideoInfo(duration=float(n), fps=25.0, width=1280, height=720, rotation=0, has_audio=False)
     ids = []
     t = time.perf_counter()
     for i in range(10):

