@@ -21,9 +21,9 @@ from edge.encoders import TextEncoder, l2_normalise
 from edge.runtime import open_session
 
 _TOP_K = 5                 # ImageNet labels mixed per frame: the tail of the softmax is noise
-_MIN_DETECTION = 0.35      # SSD detections below this are mostly false positives
+_MIN_DETECTION = 0.35      # SSD class scores below this are mostly false positives
 _CLASSIFIER_SIZE = 280     # EfficientNet-Lite3's fixed input
-_DETECTOR_SIZE = 300       # SSD resizes to 300x300 inside the graph; doing it first saves the big copy
+_DETECTOR_SIZE = 300       # SSD-MobileNet-v2's input
 
 
 def _load_imagenet_labels(path: Path) -> list[str]:
@@ -45,7 +45,8 @@ class ConseImageEncoder:
         self.dim = text_encoder.dim
         imagenet = _load_imagenet_labels(classifier_labels)
         coco = _load_coco_labels(detector_labels)
-        self._coco_index = {class_id: len(imagenet) + i for i, class_id in enumerate(sorted(coco))}
+        self._coco_ids = np.array(sorted(coco))
+        self._coco_columns = len(imagenet) + np.arange(len(coco))
         names = imagenet + [coco[c] for c in sorted(coco)]
         self.label_vectors = self._label_embeddings(names, text_encoder, cache_dir)
         self._model_paths, self._provider, self._threads = (classifier, detector), provider, threads
@@ -85,13 +86,11 @@ class ConseImageEncoder:
             top = np.argpartition(probs, -_TOP_K)[-_TOP_K:]
             weights[i, top] = probs[top]
         batch = np.stack([cv2.resize(f, (_DETECTOR_SIZE, _DETECTOR_SIZE), interpolation=cv2.INTER_AREA)
-                          for f in frames])
-        _, scores, classes, counts = self._detector.run(None, {"image_tensor:0": batch})
-        for i in range(len(frames)):
-            for score, class_id in zip(scores[i, :int(counts[i])], classes[i, :int(counts[i])]):
-                column = self._coco_index.get(int(class_id))
-                if column is not None and score >= _MIN_DETECTION:
-                    weights[i, column] = max(weights[i, column], score)
+                          for f in frames]).astype(np.float32) * (2.0 / 255.0) - 1.0
+        logits = self._detector.run(None, {"Preprocessor/sub:0": batch})[0]  # [n, anchors, 91], 0 = background
+        # A class's detection score is its best anchor's sigmoid: what the detector's per-class NMS keeps first.
+        best = 1.0 / (1.0 + np.exp(-logits[:, :, self._coco_ids].max(axis=1)))
+        weights[:, self._coco_columns] = np.where(best >= _MIN_DETECTION, best, 0.0)
         return weights
 
     def encode(self, frames: Sequence[np.ndarray]) -> np.ndarray:

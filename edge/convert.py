@@ -98,7 +98,10 @@ def run_probe(model: Path, probe: dict) -> dict[str, np.ndarray]:
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     session = ort.InferenceSession(str(model), sess_options=opts, providers=["CPUExecutionProvider"])
-    outputs = session.run(list(probe["expect"]), {probe["input"]: probe_input(probe["shape"])})
+    image = probe_input(probe["shape"])
+    if "scale" in probe:  # models that take normalised float input: x * scale + offset
+        image = (image * probe["scale"] + probe["offset"]).astype(np.float32)
+    outputs = session.run(list(probe["expect"]), {probe["input"]: image})
     return dict(zip(probe["expect"], outputs))
 
 
