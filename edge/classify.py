@@ -14,6 +14,7 @@ from edge.scoring import class_result, find_clips, finish_video, sample_scores
 from edge.store import Store, VideoRow
 
 AVAILABLE_OPTIONS = ("visual",)
+_PROMPT_CACHE_SIZE = 4096
 
 
 class SegmentCache:
@@ -44,6 +45,7 @@ class Classifier:
     def __init__(self, store: Store, bundle, page_ttl_s: float = 300.0, cache_bytes: int = 256 << 20):
         self.store, self.bundle, self.page_ttl_s = store, bundle, page_ttl_s
         self.segments = SegmentCache(store, cache_bytes)
+        self._prompt_vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # clients repeat their classes
 
     def resolve_videos(self, request: ClassifyRequest) -> list[VideoRow]:
         if request.index_id is not None:
@@ -88,9 +90,14 @@ class Classifier:
     def embed_prompts(self, request: ClassifyRequest):
         """Prompts class by class, scaled by their calibration, so scoring is a single matmul."""
         prompts = [p for spec in request.classes for p in spec.prompts]
-        unique = list(dict.fromkeys(prompts))
-        vectors = self.bundle.text_encoder.encode(unique)
-        matrix = vectors[[unique.index(p) for p in prompts]]
+        new = [p for p in dict.fromkeys(prompts) if p not in self._prompt_vectors]
+        for prompt, vector in zip(new, self.bundle.text_encoder.encode(new)):
+            self._prompt_vectors[prompt] = vector
+        for prompt in prompts:
+            self._prompt_vectors.move_to_end(prompt)
+        while len(self._prompt_vectors) > _PROMPT_CACHE_SIZE:
+            self._prompt_vectors.popitem(last=False)
+        matrix = np.stack([self._prompt_vectors[p] for p in prompts])
         scale, offset = self.bundle.calibration.prompt_affine(matrix)
         class_starts = np.cumsum([0] + [len(spec.prompts) for spec in request.classes[:-1]])
         return matrix * scale[:, None], offset, class_starts, prompts

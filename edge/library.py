@@ -24,6 +24,7 @@ _NOT_VIDEO = {".txt", ".json", ".md", ".srt", ".vtt", ".jpg", ".jpeg", ".png", "
               ".webp", ".pdf", ".zip", ".tar", ".gz", ".db", ".sqlite", ".py", ".log", ".csv", ".xml", ".html",
               ".wav", ".mp3", ".flac", ".m4a", ".aac", ".ogg", ".opus"}
 _BATCH = 8
+_PROGRESS_EVERY = 8 * _BATCH  # samples between progress lines within one long video
 
 
 @dataclass
@@ -95,7 +96,8 @@ def _threaded_samples(path: Path, sample_fps: float) -> Iterator[tuple[float, np
         raise failure[0]
 
 
-def encode_visual(path: Path, info: VideoInfo, image_encoder, sample_fps: float) -> Segments:
+def encode_visual(path: Path, info: VideoInfo, image_encoder, sample_fps: float,
+                  progress: Callable[[str], None] | None = None) -> Segments:
     step = 1.0 / sample_fps
     times, vectors, batch = [], [], []
     for t, frame in _threaded_samples(path, sample_fps):
@@ -104,6 +106,8 @@ def encode_visual(path: Path, info: VideoInfo, image_encoder, sample_fps: float)
         if len(batch) == _BATCH:
             vectors.append(image_encoder.encode(batch))
             batch = []
+            if progress and len(times) % _PROGRESS_EVERY == 0:
+                progress(f"event=progress path={path} at_s={t:.0f} duration_s={info.duration:.0f}")
     if batch:
         vectors.append(image_encoder.encode(batch))
     if not times:
@@ -143,7 +147,7 @@ class Indexer:
             info = probe(path)
             video_id = video_id_for(path)
             if not self.store.has_segments(video_id, "visual", self.bundle.key):
-                segments = encode_visual(path, info, self.bundle.image_encoder, self.sample_fps)
+                segments = encode_visual(path, info, self.bundle.image_encoder, self.sample_fps, self.progress)
                 self.store.put_video(video_id, path.name, info, {("visual", self.bundle.key): segments})
             self.store.record_file(key, stat.st_size, stat.st_mtime_ns, "indexed", video_id)
             if known and known[0] and known[0] != video_id:

@@ -12,7 +12,7 @@ from edge.encoders import l2_normalise
 from edge.runtime import open_session
 
 _MAX_TOKENS = 128  # prompts, labels and transcript windows are short; attention cost grows with length
-_BATCH = 64
+_BATCH = 32
 
 
 class BgeTextEncoder:
@@ -29,12 +29,15 @@ class BgeTextEncoder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        out = []
-        for start in range(0, len(texts), _BATCH):
-            batch = self._tokenizer.encode_batch(list(texts[start:start + _BATCH]))
+        # Batches of similar length waste little on padding; results go back to the caller's order.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dim), np.float32)
+        for start in range(0, len(order), _BATCH):
+            chosen = order[start:start + _BATCH]
+            batch = self._tokenizer.encode_batch([texts[i] for i in chosen])
             ids = np.array([e.ids for e in batch], dtype=np.int64)
             mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
             hidden = self._session.run(["last_hidden_state"], {
                 "input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
-            out.append(hidden[:, 0, :])
-        return l2_normalise(np.concatenate(out))
+            out[chosen] = hidden[:, 0, :]
+        return l2_normalise(out)
