@@ -44,6 +44,8 @@ def open_session(path: Path, forced_provider: str | None = None, threads: int = 
         opts.intra_op_num_threads = threads
     # Spinning idle threads steal the CPU from the decoder and the other model (61 ms vs 87 ms per frame).
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Denormal floats are slow on x86 and meaningless for inference: ~20% off the float SSD detector.
+    opts.add_session_config_entry("session.set_denormal_as_zero", "1")
     providers = choose_providers(forced_provider)
     try:
         session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
