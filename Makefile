@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 models: setup
-	$(EDGE) models install
+	$(EDGE) models install >&2
 
 $(SAMPLE)/spans.json: scripts/make_sample.py | setup
 	$(PY) scripts/make_sample.py $(SAMPLE) > /dev/null
