@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+import cv2
 import numpy as np
 
 from edge.decode import VIDEO_EXTENSIONS, VideoError, VideoInfo, probe, sample_frames
@@ -96,18 +97,46 @@ def _threaded_samples(path: Path, sample_fps: float) -> Iterator[tuple[float, np
         raise failure[0]
 
 
+class ChangeGate:
+    """Fixed cameras show the same picture for minutes: encode a sample only when it changed.
+
+    A sample counts as changed when any cell of a 32x18 grey thumbnail moved by more than `threshold`
+    grey levels since the last encoded sample (sensor noise averages out over a cell; a small object
+    entering does not), or when `max_gap_s` has passed since it. Unchanged samples reuse that vector.
+    """
+
+    def __init__(self, threshold: float = 4.0, max_gap_s: float = 30.0):
+        self.threshold, self.max_gap_s = threshold, max_gap_s
+        self._last: np.ndarray | None = None
+        self._last_t = 0.0
+
+    def changed(self, t: float, frame: np.ndarray) -> bool:
+        thumb = cv2.resize(frame, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32).mean(axis=2)
+        if (self._last is None or t - self._last_t >= self.max_gap_s
+                or np.abs(thumb - self._last).max() > self.threshold):
+            self._last, self._last_t = thumb, t
+            return True
+        return False
+
+
 def encode_visual(path: Path, info: VideoInfo, image_encoder, sample_fps: float,
-                  progress: Callable[[str], None] | None = None) -> Segments:
+                  progress: Callable[[str], None] | None = None) -> tuple[Segments, int]:
+    """Segments for one video, and how many samples the image encoder really saw."""
     step = 1.0 / sample_fps
-    times, vectors, batch = [], [], []
+    gate = ChangeGate()
+    times, vectors, batch, rows = [], [], [], []  # rows[i]: the encoded vector sample i uses
+    encoded = 0
     for t, frame in _threaded_samples(path, sample_fps):
         times.append(t)
-        batch.append(frame)
+        if gate.changed(t, frame):
+            batch.append(frame)
+            encoded += 1
+        rows.append(encoded - 1)
         if len(batch) == _BATCH:
             vectors.append(image_encoder.encode(batch))
             batch = []
-            if progress and len(times) % _PROGRESS_EVERY == 0:
-                progress(f"event=progress path={path} at_s={t:.0f} duration_s={info.duration:.0f}")
+        if progress and len(times) % _PROGRESS_EVERY == 0:
+            progress(f"event=progress path={path} at_s={t:.0f} duration_s={info.duration:.0f}")
     if batch:
         vectors.append(image_encoder.encode(batch))
     if not times:
@@ -118,7 +147,7 @@ def encode_visual(path: Path, info: VideoInfo, image_encoder, sample_fps: float,
                          f"of {info.duration:.1f} s")
     starts = np.asarray(times, np.float32)
     ends = np.minimum(starts + step, max(info.duration, float(starts[-1]) + step)).astype(np.float32)
-    return Segments(starts, ends, np.concatenate(vectors).astype(np.float16))
+    return Segments(starts, ends, np.concatenate(vectors)[rows].astype(np.float16)), encoded
 
 
 class Indexer:
@@ -146,8 +175,11 @@ class Indexer:
             started = time.perf_counter()
             info = probe(path)
             video_id = video_id_for(path)
+            samples = encoded = 0
             if not self.store.has_segments(video_id, "visual", self.bundle.key):
-                segments = encode_visual(path, info, self.bundle.image_encoder, self.sample_fps, self.progress)
+                segments, encoded = encode_visual(path, info, self.bundle.image_encoder, self.sample_fps,
+                                                  self.progress)
+                samples = len(segments.starts)
                 self.store.put_video(video_id, path.name, info, {("visual", self.bundle.key): segments})
             self.store.record_file(key, stat.st_size, stat.st_mtime_ns, "indexed", video_id)
             if known and known[0] and known[0] != video_id:
@@ -155,7 +187,7 @@ class Indexer:
             elapsed = time.perf_counter() - started
             report.indexed.append({"path": key, "video_id": video_id, "duration": round(info.duration, 3)})
             self.progress(f"event=indexed n={position} path={key} video_id={video_id} "
-                          f"duration_s={info.duration:.1f} elapsed_s={elapsed:.2f} "
+                          f"duration_s={info.duration:.1f} samples={samples} encoded={encoded} elapsed_s={elapsed:.2f} "
                           f"speed_x={info.duration / max(elapsed, 1e-9):.1f}")
         except Exception as exc:  # one broken file never stops the batch
             message = str(exc) or type(exc).__name__

@@ -209,6 +209,21 @@ def write_rotated(path, photo="astronaut", seconds: float = 2.0, rotate: int = 9
     return write_video(path, [(photo, seconds)], size=(720, 1280), rotate=rotate)
 
 
+def write_static(path, photo="coffee", seconds: int = 20, size=(640, 360), fps: int = 10,
+                 object_from: float | None = None) -> None:
+    """A fixed camera on a photo with sensor noise (no zoom); a small dark square appears at `object_from`."""
+    base = cv2.cvtColor(cv2.resize(PHOTOS[photo](), size), cv2.COLOR_RGB2BGR)
+    rng = np.random.default_rng(0)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    side = size[1] // 9  # under 1% of the picture
+    for i in range(int(seconds * fps)):
+        frame = np.clip(base.astype(np.int16) + rng.integers(-6, 7, base.shape), 0, 255).astype(np.uint8)
+        if object_from is not None and i / fps >= object_from:
+            frame[side:2 * side, size[0] - 3 * side:size[0] - 2 * side] = 20
+        writer.write(frame)
+    writer.release()
+
+
 def make_sample(out_dir) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
