@@ -100,7 +100,7 @@ def index_cmd(obj: _Context, paths: tuple[Path, ...], name: str | None) -> None:
             index_name = name or resolved.name
             indexes[index_name] = obj.store.ensure_index(index_name, str(resolved))
     report = Indexer(obj.store, obj.bundle, obj.settings.sample_fps).index(list(paths))
-    _emit({**report.as_dict(), "indexes": [{"name": n, "index_id": i} for n, i in indexes.items()]})
+    _emit({**asdict(report), "indexes": [{"name": n, "index_id": i} for n, i in indexes.items()]})
     if report.failed:
         sys.exit(EXIT_PARTIAL)
 

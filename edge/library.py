@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import queue
@@ -16,6 +15,7 @@ import cv2
 import numpy as np
 
 from edge.decode import VIDEO_EXTENSIONS, VideoError, VideoInfo, probe, sample_frames
+from edge.hashing import sha256_file
 from edge.store import Segments, Store
 
 log = logging.getLogger("edge.index")
@@ -34,17 +34,10 @@ class IndexReport:
     unchanged: list[dict] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
-        return {"indexed": self.indexed, "unchanged": self.unchanged, "failed": self.failed}
-
 
 def video_id_for(path: Path) -> str:
     """24 hex characters of the content's sha256: the same bytes get the same id wherever they live."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()[:24]
+    return sha256_file(path)[:24]
 
 
 def discover(paths: list[Path]) -> Iterator[Path]:
@@ -194,6 +187,7 @@ class Indexer:
             try:
                 stat = path.stat()
                 self.store.record_file(key, stat.st_size, stat.st_mtime_ns, "failed", error=message)
+                self.store.drop_unreferenced_videos()  # what this file held before no longer describes it
             except OSError:
                 pass
             report.failed.append({"path": key, "error": message})
