@@ -152,8 +152,13 @@ def classify_cmd(obj: _Context, request_file, videos, index_id, classes, options
     from edge.classify import Classifier
 
     if request_file:
-        body = json.load(request_file)
-        bulk = "index_id" in body
+        try:
+            body = json.load(request_file)
+        except json.JSONDecodeError as exc:
+            error = ApiError("parameter_invalid", f"The request body is not valid JSON: {exc}.")
+            _emit(error.body())
+            _fail(error.message, EXIT_BAD_REQUEST)
+        bulk = isinstance(body, dict) and "index_id" in body
     else:
         threshold = {k: v for k, v in (("min_video_score", min_video_score), ("min_clip_score", min_clip_score),
                                        ("min_duration_ratio", min_duration_ratio)) if v is not None}

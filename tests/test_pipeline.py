@@ -104,6 +104,10 @@ def test_bad_requests_get_the_error_body_and_exit_2(models_dir, edge_home):
     code, body, _ = run_edge("classify", "--request", "-", stdin=json.dumps(
         {"video_ids": ["x"], "options": ["visual"], "classes": [{"name": "c", "prompts": ["p"] * 101}]}))
     assert code == 2 and body["code"] == "parameter_invalid" and "101" in body["message"]
+    code, body, err = run_edge("classify", "--request", "-", stdin="{not json")
+    assert code == 2 and body["code"] == "parameter_invalid" and "JSON" in body["message"] and "Traceback" not in err
+    code, body, err = run_edge("classify", "--request", "-", stdin="[1, 2]")
+    assert code == 2 and body["code"] == "parameter_invalid" and "Traceback" not in err
 
 
 def test_options_not_built_yet_are_refused_clearly(indexed):
