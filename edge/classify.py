@@ -136,7 +136,7 @@ class Classifier:
         expired_text = datetime.fromtimestamp(expires_at, timezone.utc).isoformat(timespec="seconds").replace(
             "+00:00", "Z")
         chunks = [data[i:i + limit] for i in range(0, len(data), limit)] or [[]]
-        tokens = [secrets.token_urlsafe(18) for _ in chunks]
+        tokens = [secrets.token_hex(16) for _ in chunks]  # hex: a token never looks like a CLI option
         pages = []
         for i, (token, chunk) in enumerate(zip(tokens, chunks)):
             pages.append((token, {"data": chunk, "page_info": {

@@ -1,5 +1,7 @@
 """Request rules that are checked against the library before any model runs."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -45,3 +47,21 @@ def test_options_not_installed_are_refused_per_class(tmp_path):
         {"name": "ok", "prompts": ["p"]}, {"name": "talk", "prompts": ["q"], "options": ["text_in_video"]}]})
     with pytest.raises(ApiError, match="'text_in_video' \\(class 'talk'\\) is not available"):
         Classifier(store, bundle=None).classify(request)
+
+
+def test_pages_link_both_ways_and_tokens_are_safe_cli_arguments(tmp_path):
+    classifier = Classifier(Store(tmp_path / "s.sqlite"), bundle=None, page_ttl_s=60)
+    data = [{"video_id": f"{i:024x}", "classes": []} for i in range(7)]
+    first = classifier.store_pages(data, limit=3)
+    pages = [first]
+    while pages[-1]["page_info"]["next_page_token"]:
+        pages.append(classifier.page(pages[-1]["page_info"]["next_page_token"]))
+    assert [len(p["data"]) for p in pages] == [3, 3, 1]
+    assert [v for p in pages for v in p["data"]] == data
+    assert all(p["page_info"]["total_results"] == 7 and p["page_info"]["limit_per_page"] == 3 for p in pages)
+    assert first["page_info"]["prev_page_token"] == "" and pages[-1]["page_info"]["next_page_token"] == ""
+    assert classifier.page(pages[2]["page_info"]["prev_page_token"]) == pages[1]
+    tokens = [p["page_info"]["next_page_token"] for p in pages[:-1]] + [p["page_info"]["prev_page_token"] for p in pages[1:]]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", t) for t in tokens)  # never starts with "-" like an option
+    empty = classifier.store_pages([], limit=3)
+    assert empty["data"] == [] and empty["page_info"]["total_results"] == 0 and empty["page_info"]["next_page_token"] == ""
