@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -210,6 +211,33 @@ def page_cmd(obj: _Context, token: str) -> None:
     except ApiError as exc:
         _emit(exc.body())
         _fail(exc.message, EXIT_BAD_REQUEST)
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--api-key", "api_keys", multiple=True, help="An accepted x-api-key (repeatable; also EDGE_API_KEYS).")
+@click.pass_obj
+def serve_cmd(obj: _Context, host: str, port: int, api_keys: tuple[str, ...]) -> None:
+    """Serve the v1.2 classify API over HTTP (see README, HTTP). Without keys, only on a loopback address.
+
+    Environment: EDGE_API_KEYS (comma-separated keys), EDGE_RATE_LIMIT (requests per minute and key; when set,
+    more get HTTP 429; otherwise the X-Ratelimit-* headers report usage against 600 without enforcing it).
+    """
+    import uvicorn
+
+    from edge.server import api_keys_from_env, check_exposure, create_app
+
+    keys = [*api_keys, *api_keys_from_env()]
+    try:
+        check_exposure(host, keys)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_BAD_REQUEST)
+    rate_limit = os.environ.get("EDGE_RATE_LIMIT")
+    if rate_limit and not rate_limit.isdecimal():
+        _fail(f"EDGE_RATE_LIMIT must be a whole number of requests per minute, got {rate_limit!r}", EXIT_BAD_REQUEST)
+    app = create_app(obj.store, obj.bundle, obj.settings.page_ttl_s, keys, int(rate_limit) if rate_limit else None)
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 def _register_models_group() -> None:

@@ -1,0 +1,267 @@
+"""`edge serve`: the v1.2 classify API over HTTP (Starlette on uvicorn), a thin shell over edge.classify.
+
+Every reply is JSON. Errors use the contract's body {"code", "message", "docs_url"}. Requests under /v1.2
+need an `x-api-key` from the configured keys when any are configured (none: loopback use, no auth).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import threading
+import time
+from collections import Counter
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from edge.classify import Classifier
+from edge.contract import DOCS_URL, ApiError, parse_request
+from edge.store import Store
+
+log = logging.getLogger("edge.server")
+
+# Requests per minute and API key reported in X-Ratelimit-*; enforced (HTTP 429) only when EDGE_RATE_LIMIT is set.
+DEFAULT_RATE_LIMIT = 600
+_HTTP_CODES = {404: "resource_not_exist", 405: "method_not_allowed"}
+
+
+def check_exposure(host: str, api_keys: list[str]) -> None:
+    """Refuse to serve beyond this machine without a key: the API lists and classifies the whole library."""
+    if api_keys:
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise ValueError(f"refusing to listen on {host} without an API key: pass --api-key or set EDGE_API_KEYS "
+                         f"(or bind to 127.0.0.1)")
+
+
+def api_keys_from_env() -> list[str]:
+    return [k.strip() for k in os.environ.get("EDGE_API_KEYS", "").split(",") if k.strip()]
+
+
+class RateCounter:
+    """Requests per key in the current wall-clock minute (a fixed window: simple, and enough to report usage)."""
+
+    def __init__(self, limit: int, enforce: bool):
+        self.limit, self.enforce = limit, enforce
+        self._minute, self._used = -1, Counter()
+
+    def hit(self, key: str) -> tuple[int, bool]:
+        minute = int(time.time() // 60)
+        if minute != self._minute:
+            self._minute, self._used = minute, Counter()
+        self._used[key] += 1
+        used = self._used[key]
+        return used, self.enforce and used > self.limit
+
+    def headers(self, used: int) -> dict[str, str]:
+        return {"X-Ratelimit-Limit": str(self.limit), "X-Ratelimit-Remaining": str(max(0, self.limit - used)),
+                "X-Ratelimit-Used": str(used)}
+
+
+def _error(error: ApiError, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+
+
+def _page_args(request: Request) -> tuple[int, int]:
+    values = []
+    for name, default, high in (("page", 1, None), ("page_limit", 10, 50)):
+        raw = request.query_params.get(name, str(default))
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value < 1 or (high and value > high):
+            raise ApiError("parameter_invalid", f"The {name} parameter is invalid: expected an integer between 1 "
+                                                f"and {high or 'the last page'}, got {raw!r}.")
+        values.append(value)
+    return values[0], values[1]
+
+
+def _paged(items: list[dict], request: Request) -> dict:
+    """The hosted API's numbered pages (list endpoints use these, classify uses tokens)."""
+    page, limit = _page_args(request)
+    return {"data": items[(page - 1) * limit:page * limit],
+            "page_info": {"limit_per_page": limit, "page": page, "total_page": max(1, -(-len(items) // limit)),
+                          "total_results": len(items)}}
+
+
+def create_app(store: Store, bundle, page_ttl_s: float, api_keys: list[str],
+               rate_limit: int | None = None) -> Starlette:
+    classifier = Classifier(store, bundle, page_ttl_s)
+    # One sqlite3 connection and the classifier's caches are shared: one request works on them at a time,
+    # in a worker thread so the event loop keeps accepting connections meanwhile. A threading lock (not an
+    # asyncio one) because a cancelled request must not release the lock while its thread still runs.
+    lock = threading.Lock()
+    rates = RateCounter(DEFAULT_RATE_LIMIT if rate_limit is None else rate_limit, enforce=rate_limit is not None)
+
+    def serialised(fn, *args):
+        with lock:
+            return fn(*args)
+
+    async def locked(fn, *args):
+        return await run_in_threadpool(serialised, fn, *args)
+
+    def api(handler):
+        """Auth, rate accounting and ApiError -> error body, around a /v1.2 handler returning a dict."""
+
+        async def endpoint(request: Request) -> JSONResponse:
+            key = request.headers.get("x-api-key", "")
+            if api_keys and not any(hmac.compare_digest(key.encode(), k.encode()) for k in api_keys):
+                return _error(ApiError("api_key_invalid", "The x-api-key header is missing or not a valid API key.",
+                                       401))
+            used, over = rates.hit(key)
+            headers = rates.headers(used)
+            if over:
+                return _error(ApiError("too_many_requests", f"More than {rates.limit} requests in this minute "
+                                                            f"for this API key; retry in the next minute.", 429),
+                              headers)
+            try:
+                return JSONResponse(await handler(request), headers=headers)
+            except ApiError as exc:
+                return _error(exc, headers)
+
+        return endpoint
+
+    async def json_body(request: Request):
+        try:
+            return json.loads(await request.body())
+        except (ValueError, RecursionError) as exc:  # bad syntax or encoding, or nesting deeper than Python's stack
+            raise ApiError("parameter_invalid", f"The request body is not valid JSON: {exc}.") from None
+
+    async def classify(request: Request) -> dict:
+        parsed = parse_request(await json_body(request), bulk=False)
+        return await locked(classifier.classify, parsed)
+
+    async def classify_bulk(request: Request) -> dict:
+        parsed = parse_request(await json_body(request), bulk=True)
+        return await locked(classifier.classify, parsed)
+
+    async def classify_page(request: Request) -> dict:
+        return await locked(classifier.page, request.path_params["page_token"])
+
+    def index_entries() -> list[dict]:
+        entries = []
+        for index_id, name, roots in store.indexes():
+            videos = store.videos(roots=roots)
+            entries.append({"_id": index_id, "index_name": name, "video_count": len(videos),
+                            "total_duration": round(sum(v.duration for v in videos), 3),
+                            "engines": [{"engine_name": bundle.name, "engine_options": ["visual"]}]})
+        return entries
+
+    def index_videos(index_id: str) -> list[dict]:
+        roots = store.index_roots(index_id)
+        if roots is None:
+            raise ApiError("resource_not_exist", f"The index {index_id} does not exist.", 404)
+        return [{"_id": v.video_id, "status": "ready",
+                 "metadata": {"filename": v.filename, "duration": round(v.duration, 3), "fps": v.info.fps,
+                              "width": v.info.width, "height": v.info.height, "size": _file_size(v.path)}}
+                for v in store.videos(roots=roots)]
+
+    async def list_indexes(request: Request) -> dict:
+        return _paged(await locked(index_entries), request)
+
+    async def list_videos(request: Request) -> dict:
+        return _paged(await locked(index_videos, request.path_params["index_id"]), request)
+
+    async def health(request: Request) -> JSONResponse:
+        videos = await locked(store.videos)
+        return JSONResponse({"status": "ok", "model_bundle": bundle.key, "videos": len(videos)})
+
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(OPENAPI)
+
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "parameter_invalid")
+        what = "route" if exc.status_code == 404 else "method for this route"
+        return _error(ApiError(code, f"No such {what}: {request.method} {request.url.path}.", exc.status_code))
+
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("event=internal_error method=%s path=%s", request.method, request.url.path)
+        return JSONResponse({"code": "internal_error", "message": "The server failed to answer this request; "
+                                                                  "the error is in its log.", "docs_url": DOCS_URL},
+                            status_code=500)
+
+    routes = [
+        Route("/v1.2/classify", api(classify), methods=["POST"]),
+        Route("/v1.2/classify/bulk", api(classify_bulk), methods=["POST"]),
+        Route("/v1.2/classify/{page_token}", api(classify_page), methods=["GET"]),
+        Route("/v1.2/indexes", api(list_indexes), methods=["GET"]),
+        Route("/v1.2/indexes/{index_id}/videos", api(list_videos), methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: internal_error})
+
+
+def _file_size(path: str | None) -> int | None:
+    try:
+        return os.path.getsize(path) if path else None
+    except OSError:  # the file went away after indexing; its vectors are still served
+        return None
+
+
+def _schema(ref: str) -> dict:
+    return {"$ref": f"#/components/schemas/{ref}"}
+
+
+def _json_reply(description: str, schema: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERRORS = {"400": _json_reply("Invalid request or page token", _schema("Error")),
+           "401": _json_reply("Missing or invalid x-api-key", _schema("Error")),
+           "404": _json_reply("Unknown video or index", _schema("Error"))}
+_CLASSIFY_BODY = {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["options", "classes"],
+    "description": "See shared/classify-contract.md; /classify takes video_ids, /classify/bulk index_id.",
+    "properties": {"video_ids": {"type": "array", "items": {"type": "string"}}, "index_id": {"type": "string"},
+                   "options": {"type": "array", "items": {"enum": ["visual", "conversation", "text_in_video"]}},
+                   "conversation_option": {"enum": ["semantic", "exact_match"]},
+                   "classes": {"type": "array", "items": {"type": "object", "required": ["name", "prompts"]}},
+                   "page_limit": {"type": "integer", "minimum": 1, "maximum": 50},
+                   "include_clips": {"type": "boolean"}, "show_detailed_score": {"type": "boolean"},
+                   "threshold": {"type": ["object", "integer"]}}}}}}
+_PAGE = _json_reply("A page of classify results", {"type": "object", "required": ["data", "page_info"]})
+_LIST = _json_reply("A numbered page", {"type": "object", "required": ["data", "page_info"]})
+_PAGING = [{"name": n, "in": "query", "schema": {"type": "integer", "minimum": 1}} for n in ("page", "page_limit")]
+
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {"title": "edge: Twelve Labs v1.2 classify API (offline appliance)", "version": "1.2"},
+    "components": {
+        "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
+        "schemas": {"Error": {"type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string"}, "message": {"type": "string"}, "docs_url": {"type": "string"}}}}},
+    "security": [{"apiKey": []}],
+    "paths": {
+        "/v1.2/classify": {"post": {"summary": "Classify videos by id", "requestBody": _CLASSIFY_BODY,
+                                    "responses": {"200": _PAGE, **_ERRORS}}},
+        "/v1.2/classify/bulk": {"post": {"summary": "Classify every video of an index",
+                                         "requestBody": _CLASSIFY_BODY, "responses": {"200": _PAGE, **_ERRORS}}},
+        "/v1.2/classify/{page_token}": {"get": {
+            "summary": "Another page of a classify result set (tokens expire)",
+            "parameters": [{"name": "page_token", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _PAGE, **_ERRORS}}},
+        "/v1.2/indexes": {"get": {"summary": "Indexes (folders given to `edge index`)", "parameters": _PAGING,
+                                  "responses": {"200": _LIST, "401": _ERRORS["401"]}}},
+        "/v1.2/indexes/{index_id}/videos": {"get": {
+            "summary": "Indexed videos of an index",
+            "parameters": [{"name": "index_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                           *_PAGING],
+            "responses": {"200": _LIST, **_ERRORS}}},
+        "/health": {"get": {"summary": "Model bundle and number of videos (no key needed)", "security": [],
+                            "responses": {"200": _json_reply("Status", {"type": "object"})}}},
+    },
+}

@@ -1,0 +1,177 @@
+"""`edge serve` as a real process on loopback, driven by the unmodified twelvelabs==0.3.2 SDK and plain httpx."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from conftest import run_edge
+
+KEY = "test-key"
+CLASSES = [{"name": "cat", "prompts": ["a cat", "kitten"]}, {"name": "coffee", "prompts": ["a cup of coffee"]}]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(models_dir, sample_dir, shared_cache, tmp_path_factory):
+    """One indexed store and one server for the module (edge_home is per test, so the env is built here)."""
+    env = {"EDGE_HOME": str(tmp_path_factory.mktemp("serve-home")), "EDGE_CACHE_DIR": str(shared_cache),
+           "EDGE_API_KEYS": ""}
+    code, report, err = run_edge("index", str(sample_dir), "--name", "demo", env=env)
+    assert code == 0, err
+    port = _free_port()
+    log = tmp_path_factory.mktemp("serve-log") / "server.log"
+    with log.open("w") as out:  # a file, not a pipe: nobody drains a pipe while tests run, and a full one blocks
+        proc = subprocess.Popen([sys.executable, "-m", "edge", "serve", "--port", str(port), "--api-key", KEY],
+                                env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        yield {"base": base, "index_id": report["indexes"][0]["index_id"],
+               "videos": {r["path"].rsplit("/", 1)[-1]: r["video_id"] for r in report["indexed"]}}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def client(server, monkeypatch):
+    monkeypatch.setenv("TWELVELABS_BASE_URL", server["base"])
+    from twelvelabs import TwelveLabs
+
+    return TwelveLabs(api_key=KEY)
+
+
+def _post(server, path: str, body, key: str = KEY, **kwargs) -> httpx.Response:
+    return httpx.post(f"{server['base']}{path}", json=body, headers={"x-api-key": key}, timeout=60, **kwargs)
+
+
+def _assert_error(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"code", "message", "docs_url"} and body["code"] == code, body
+    assert "Traceback" not in response.text
+
+
+def test_sdk_classifies_cat_and_coffee(client, server):
+    result = client.classify.videos([server["videos"]["cat_coffee.mp4"]], ["visual"], CLASSES, include_clips=True,
+                                    show_detailed_score=True)
+    assert len(result.data) == 1 and result.data[0].video_id == server["videos"]["cat_coffee.mp4"]
+    classes = {c.name: c for c in result.data[0].classes}
+    assert set(classes) == {"cat", "coffee"}
+    assert all(c.score >= 75 and c.clips and c.detailed_scores for c in classes.values())
+    assert result.page_info.total_results == 1 and result.page_info.next_page_token == ""
+
+
+def test_sdk_iterates_pages_through_tokens(client, server):
+    ids = [server["videos"]["cat_coffee.mp4"], server["videos"]["rocket.mp4"]]
+    classes = [{"name": "cat", "prompts": ["a cat"]}, {"name": "rocket", "prompts": ["a rocket"]}]
+    result = client.classify.videos(ids, ["visual"], classes, page_limit=1, threshold={"min_video_score": 50})
+    assert result.page_info.total_results == 2 and result.page_info.next_page_token
+    seen = [video.video_id for video in result.data]
+    for page in result:  # the SDK follows next_page_token with GET /v1.2/classify/{token}
+        seen += [video.video_id for video in page]
+    assert sorted(seen) == sorted(ids)
+    assert result.page_info.next_page_token == ""
+
+
+def test_sdk_bulk_over_the_index(client, server):
+    result = client.classify.index(server["index_id"], ["visual"], [{"name": "rocket", "prompts": ["a rocket"]}])
+    assert [v.video_id for v in result.data] == [server["videos"]["rocket.mp4"]]
+
+
+def test_sdk_exception_classes(client, server, monkeypatch):
+    from twelvelabs import TwelveLabs
+    from twelvelabs.exceptions import AuthenticationError, BadRequestError, NotFoundError
+
+    video = server["videos"]["cat_coffee.mp4"]
+    with pytest.raises(BadRequestError) as raised:
+        client.classify.videos([video], ["visual"], [{"name": "many", "prompts": [f"p{i}" for i in range(101)]}])
+    assert raised.value.body["code"] == "parameter_invalid" and "101" in raised.value.body["message"]
+    with pytest.raises(NotFoundError) as raised:
+        client.classify.videos(["0" * 24], ["visual"], CLASSES)
+    assert raised.value.body["code"] == "resource_not_exist"
+    with pytest.raises(BadRequestError):
+        client.classify.by_page_token("no-such-token")
+    with pytest.raises(AuthenticationError) as raised:
+        TwelveLabs(api_key="wrong").classify.videos([video], ["visual"], CLASSES)
+    assert raised.value.body["code"] == "api_key_invalid"
+
+
+def test_error_bodies_and_content_type(server):
+    _assert_error(_post(server, "/v1.2/classify", {"video_ids": ["x"]}), 400, "parameter_not_provided")
+    _assert_error(_post(server, "/v1.2/classify", {**{"video_ids": ["x"], "options": ["visual"]}, "classes": CLASSES,
+                                                  "colour": "red"}), 400, "parameter_unknown")
+    _assert_error(_post(server, "/v1.2/classify", {}, key="wrong"), 401, "api_key_invalid")
+    malformed = httpx.post(f"{server['base']}/v1.2/classify", content=b'{"video_ids": [', timeout=10,
+                           headers={"x-api-key": KEY, "content-type": "application/json"})
+    _assert_error(malformed, 400, "parameter_invalid")
+    _assert_error(httpx.get(f"{server['base']}/v1.2/nothing-here", headers={"x-api-key": KEY}), 404,
+                  "resource_not_exist")
+    _assert_error(httpx.get(f"{server['base']}/v1.2/classify", headers={"x-api-key": KEY}), 405,
+                  "method_not_allowed")
+
+
+def test_ratelimit_headers(server):
+    first = _post(server, "/v1.2/classify/bulk", {"index_id": server["index_id"], "options": ["visual"],
+                                                  "classes": CLASSES})
+    second = httpx.get(f"{server['base']}/v1.2/indexes", headers={"x-api-key": KEY})
+    for response in (first, second):
+        assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+        limit, remaining, used = (int(response.headers[f"x-ratelimit-{h}"]) for h in ("limit", "remaining", "used"))
+        assert limit == used + remaining
+    # a new minute may start between the two requests and reset the count
+    assert int(second.headers["x-ratelimit-used"]) in (1, int(first.headers["x-ratelimit-used"]) + 1)
+
+
+def test_indexes_and_videos_listing(server):
+    headers = {"x-api-key": KEY}
+    indexes = httpx.get(f"{server['base']}/v1.2/indexes", headers=headers).json()
+    assert [(i["_id"], i["index_name"], i["video_count"]) for i in indexes["data"]] == [(server["index_id"], "demo", 2)]
+    assert indexes["page_info"]["total_results"] == 1
+    videos = httpx.get(f"{server['base']}/v1.2/indexes/{server['index_id']}/videos", headers=headers).json()
+    assert {v["metadata"]["filename"]: v["_id"] for v in videos["data"]} == server["videos"]
+    assert {v["metadata"]["duration"] for v in videos["data"]} == {12.0, 8.0}
+    paged = httpx.get(f"{server['base']}/v1.2/indexes/{server['index_id']}/videos",
+                      params={"page": 2, "page_limit": 1}, headers=headers).json()
+    assert len(paged["data"]) == 1 and paged["page_info"]["total_page"] == 2
+    _assert_error(httpx.get(f"{server['base']}/v1.2/indexes/nope/videos", headers=headers), 404, "resource_not_exist")
+    _assert_error(httpx.get(f"{server['base']}/v1.2/indexes", params={"page": "x"}, headers=headers), 400,
+                  "parameter_invalid")
+
+
+def test_health_and_openapi(server):
+    health = httpx.get(f"{server['base']}/health").json()
+    assert health["videos"] == 2 and health["model_bundle"]
+    spec = httpx.get(f"{server['base']}/openapi.json").json()
+    assert {"/v1.2/classify", "/v1.2/classify/bulk", "/v1.2/classify/{page_token}"} <= set(spec["paths"])
+
+
+def test_refuses_non_loopback_without_a_key(edge_home):
+    code, _, err = run_edge("serve", "--host", "0.0.0.0", "--port", str(_free_port()), env={"EDGE_API_KEYS": ""})
+    assert code == 2 and "without an API key" in err
