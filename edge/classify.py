@@ -17,6 +17,10 @@ AVAILABLE_OPTIONS = ("visual",)
 _PROMPT_CACHE_SIZE = 4096
 
 
+def rfc3339(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 class SegmentCache:
     """Recently scored segment matrices as float32, so repeated requests skip SQLite and the f16 widening."""
 
@@ -133,8 +137,7 @@ class Classifier:
         """Cut the result set into pages, store them under expiring tokens, return the first."""
         now = time.time()
         expires_at = now + self.page_ttl_s
-        expired_text = datetime.fromtimestamp(expires_at, timezone.utc).isoformat(timespec="seconds").replace(
-            "+00:00", "Z")
+        expired_text = rfc3339(expires_at)
         chunks = [data[i:i + limit] for i in range(0, len(data), limit)] or [[]]
         tokens = [secrets.token_hex(16) for _ in chunks]  # hex: a token never looks like a CLI option
         pages = []

@@ -121,7 +121,7 @@ def videos_cmd(obj: _Context, index_id: str | None) -> None:
             _fail(f"no index {index_id}", EXIT_BAD_REQUEST)
     _emit({"videos": [{"video_id": v.video_id, "filename": v.filename, "path": v.path,
                        **asdict(v.info), "duration": round(v.duration, 3)} for v in obj.store.videos(roots=roots)],
-           "indexes": [{"index_id": i, "name": n, "roots": r} for i, n, r in obj.store.indexes()],
+           "indexes": [{"index_id": x.index_id, "name": x.name, "roots": x.roots} for x in obj.store.indexes()],
            "failed": [{"path": p, "error": e} for p, e in obj.store.failed_files()]})
 
 
@@ -217,9 +217,21 @@ def page_cmd(obj: _Context, token: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--api-key", "api_keys", multiple=True, help="An accepted x-api-key (repeatable; also EDGE_API_KEYS).")
+@click.option("--watch", "watches", multiple=True, metavar="NAME=FOLDER",
+              help="Index FOLDER as index NAME and keep it indexed in the background (repeatable).")
+@click.option("--poll-interval", default=2.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds between scans of the watched folders.")
+@click.option("--settle", default=2.0, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds a file's size and mtime must stay unchanged before it is indexed (copies in progress).")
+@click.option("--ready-timeout", default=10.0, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds a classify request for an unknown video waits while the watched folders are indexed.")
 @click.pass_obj
-def serve_cmd(obj: _Context, host: str, port: int, api_keys: tuple[str, ...]) -> None:
+def serve_cmd(obj: _Context, host: str, port: int, api_keys: tuple[str, ...], watches: tuple[str, ...],
+              poll_interval: float, settle: float, ready_timeout: float) -> None:
     """Serve the v1.2 classify API over HTTP (see README, HTTP). Without keys, only on a loopback address.
+
+    Each --watch folder is scanned at start-up and then polled: new and changed videos are queued (durably, in
+    the store) and indexed by a background worker; deleted ones leave the index. GET /health shows the queue.
 
     Environment: EDGE_API_KEYS (comma-separated keys), EDGE_RATE_LIMIT (requests per minute and key; when set,
     more get HTTP 429; otherwise the X-Ratelimit-* headers report usage against 600 without enforcing it).
@@ -236,7 +248,19 @@ def serve_cmd(obj: _Context, host: str, port: int, api_keys: tuple[str, ...]) ->
     rate_limit = os.environ.get("EDGE_RATE_LIMIT")
     if rate_limit and not rate_limit.isdecimal():
         _fail(f"EDGE_RATE_LIMIT must be a whole number of requests per minute, got {rate_limit!r}", EXIT_BAD_REQUEST)
-    app = create_app(obj.store, obj.bundle, obj.settings.page_ttl_s, keys, int(rate_limit) if rate_limit else None)
+    folders = {}
+    for watch in watches:
+        name, sep, folder = watch.partition("=")
+        if not sep or not name.strip() or not Path(folder).expanduser().is_dir():
+            _fail(f"--watch expects NAME=FOLDER with an existing folder, got {watch!r}", EXIT_BAD_REQUEST)
+        folders[name.strip()] = Path(folder)
+    watcher = None
+    if folders:
+        from edge.watch import Watcher
+
+        watcher = Watcher(obj.settings.db_path, obj.bundle, obj.settings.sample_fps, folders, poll_interval, settle)
+    app = create_app(obj.store, obj.bundle, obj.settings.page_ttl_s, keys, int(rate_limit) if rate_limit else None,
+                     watcher, ready_timeout)
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

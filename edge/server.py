@@ -6,6 +6,8 @@ need an `x-api-key` from the configured keys when any are configured (none: loop
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import ipaddress
 import json
@@ -22,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from edge.classify import Classifier
+from edge.classify import Classifier, rfc3339
 from edge.contract import DOCS_URL, ApiError, parse_request
 from edge.store import Store
 
@@ -98,7 +100,8 @@ def _paged(items: list[dict], request: Request) -> dict:
 
 
 def create_app(store: Store, bundle, page_ttl_s: float, api_keys: list[str],
-               rate_limit: int | None = None) -> Starlette:
+               rate_limit: int | None = None, watcher=None, ready_timeout_s: float = 10.0) -> Starlette:
+    """`watcher` (an edge.watch.Watcher) runs with the app: started at start-up, stopped on shutdown (SIGTERM)."""
     classifier = Classifier(store, bundle, page_ttl_s)
     # One sqlite3 connection and the classifier's caches are shared: one request works on them at a time,
     # in a worker thread so the event loop keeps accepting connections meanwhile. A threading lock (not an
@@ -140,8 +143,28 @@ def create_app(store: Store, bundle, page_ttl_s: float, api_keys: list[str],
         except (ValueError, RecursionError) as exc:  # bad syntax or encoding, or nesting deeper than Python's stack
             raise ApiError("parameter_invalid", f"The request body is not valid JSON: {exc}.") from None
 
+    def missing_while_indexing(video_ids) -> tuple[list[str], int]:
+        """Requested ids not (yet) in the store, and how many jobs the watched folders still have to do."""
+        known = {v.video_id for v in store.videos(list(video_ids))}
+        counts = store.job_counts()
+        return [v for v in video_ids if v not in known], counts["queued"] + counts["running"]
+
+    async def wait_until_indexed(video_ids) -> None:
+        """An unknown id may be a file still in the queue: wait up to ready_timeout_s for the queue to drain."""
+        deadline = time.monotonic() + ready_timeout_s
+        while True:
+            missing, pending = await locked(missing_while_indexing, video_ids)
+            if not missing or not pending:
+                return
+            if time.monotonic() >= deadline:
+                raise ApiError("resource_not_exist", f"The video {missing[0]} does not exist yet: indexing of the "
+                                                     f"watched folders is still in progress ({pending} files to "
+                                                     f"go); retry later.", 404)
+            await asyncio.sleep(0.25)
+
     async def classify(request: Request) -> dict:
         parsed = parse_request(await json_body(request), bulk=False)
+        await wait_until_indexed(parsed.video_ids)
         return await locked(classifier.classify, parsed)
 
     async def classify_bulk(request: Request) -> dict:
@@ -153,9 +176,10 @@ def create_app(store: Store, bundle, page_ttl_s: float, api_keys: list[str],
 
     def index_entries() -> list[dict]:
         entries = []
-        for index_id, name, roots in store.indexes():
-            videos = store.videos(roots=roots)
-            entries.append({"_id": index_id, "index_name": name, "video_count": len(videos),
+        for index in store.indexes():
+            videos = store.videos(roots=index.roots)
+            entries.append({"_id": index.index_id, "index_name": index.name, "created_at": rfc3339(index.created_at),
+                            "video_count": len(videos),
                             "total_duration": round(sum(v.duration for v in videos), 3),
                             "engines": [{"engine_name": bundle.name, "engine_options": ["visual"]}]})
         return entries
@@ -164,9 +188,9 @@ def create_app(store: Store, bundle, page_ttl_s: float, api_keys: list[str],
         roots = store.index_roots(index_id)
         if roots is None:
             raise ApiError("resource_not_exist", f"The index {index_id} does not exist.", 404)
-        return [{"_id": v.video_id, "status": "ready",
+        return [{"_id": v.video_id, "status": "ready", "created_at": rfc3339(v.created_at),
                  "metadata": {"filename": v.filename, "duration": round(v.duration, 3), "fps": v.info.fps,
-                              "width": v.info.width, "height": v.info.height, "size": _file_size(v.path)}}
+                              "width": v.info.width, "height": v.info.height, "size": v.size}}
                 for v in store.videos(roots=roots)]
 
     async def list_indexes(request: Request) -> dict:
@@ -176,8 +200,8 @@ def create_app(store: Store, bundle, page_ttl_s: float, api_keys: list[str],
         return _paged(await locked(index_videos, request.path_params["index_id"]), request)
 
     async def health(request: Request) -> JSONResponse:
-        videos = await locked(store.videos)
-        return JSONResponse({"status": "ok", "model_bundle": bundle.key, "videos": len(videos)})
+        videos, queue = await locked(lambda: (store.videos(), store.job_counts()))
+        return JSONResponse({"status": "ok", "model_bundle": bundle.key, "videos": len(videos), "queue": queue})
 
     async def openapi(request: Request) -> JSONResponse:
         return JSONResponse(OPENAPI)
@@ -202,14 +226,21 @@ def create_app(store: Store, bundle, page_ttl_s: float, api_keys: list[str],
         Route("/health", health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: internal_error})
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        if watcher:
+            watcher.start()
+        try:
+            yield
+        finally:  # uvicorn runs this on SIGTERM/SIGINT, after in-flight requests
+            if watcher:
+                await run_in_threadpool(watcher.stop)
+
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: internal_error},
+                     lifespan=lifespan)
 
 
-def _file_size(path: str | None) -> int | None:
-    try:
-        return os.path.getsize(path) if path else None
-    except OSError:  # the file went away after indexing; its vectors are still served
-        return None
+
 
 
 def _schema(ref: str) -> dict:
@@ -261,7 +292,8 @@ OPENAPI = {
             "parameters": [{"name": "index_id", "in": "path", "required": True, "schema": {"type": "string"}},
                            *_PAGING],
             "responses": {"200": _LIST, **_ERRORS}}},
-        "/health": {"get": {"summary": "Model bundle and number of videos (no key needed)", "security": [],
+        "/health": {"get": {"summary": "Model bundle, number of videos, watched-folder queue (no key needed)",
+                            "security": [],
                             "responses": {"200": _json_reply("Status", {"type": "object"})}}},
     },
 }

@@ -28,6 +28,9 @@ CREATE TABLE IF NOT EXISTS segments (
   PRIMARY KEY (video_id, source, model_key));
 CREATE TABLE IF NOT EXISTS indexes (index_id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS index_roots (index_id TEXT NOT NULL, root TEXT NOT NULL, PRIMARY KEY (index_id, root));
+-- durable work queue of watched folders (edge.watch): a path is queued, running, done or failed
+CREATE TABLE IF NOT EXISTS jobs (
+  path TEXT PRIMARY KEY, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, updated_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS result_pages (
   token TEXT PRIMARY KEY, body TEXT NOT NULL, expires_at REAL NOT NULL);
 """
@@ -47,10 +50,20 @@ class VideoRow:
     filename: str
     path: str | None  # one current path of the content (None while no file points at it)
     info: VideoInfo
+    size: int         # bytes of the content
+    created_at: float
 
     @property
     def duration(self) -> float:
         return self.info.duration
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    index_id: str
+    name: str
+    roots: list[str]
+    created_at: float
 
 
 class Store:
@@ -123,9 +136,11 @@ class Store:
         """Registered videos (one row per video, with one current path), optionally filtered."""
         rows = self._db.execute(
             "SELECT v.video_id, v.filename, v.duration, v.fps, v.width, v.height, v.rotation, v.has_audio, "
-            "(SELECT path FROM files f WHERE f.video_id=v.video_id AND f.status='indexed' ORDER BY path LIMIT 1) "
+            "(SELECT path FROM files f WHERE f.video_id=v.video_id AND f.status='indexed' ORDER BY path LIMIT 1), "
+            "(SELECT size FROM files f WHERE f.video_id=v.video_id LIMIT 1), v.created_at "
             "FROM videos v ORDER BY v.filename, v.video_id").fetchall()
-        videos = [VideoRow(row[0], row[1], row[8], VideoInfo(*row[2:7], bool(row[7]))) for row in rows]
+        videos = [VideoRow(row[0], row[1], row[8], VideoInfo(*row[2:7], bool(row[7])), row[9] or 0, row[10])
+                  for row in rows]
         if video_ids is not None:
             wanted = set(video_ids)
             videos = [v for v in videos if v.video_id in wanted]
@@ -152,9 +167,60 @@ class Store:
             return None
         return [r[0] for r in self._db.execute("SELECT root FROM index_roots WHERE index_id=?", (index_id,))]
 
-    def indexes(self) -> list[tuple[str, str, list[str]]]:
-        rows = self._db.execute("SELECT index_id, name FROM indexes ORDER BY name").fetchall()
-        return [(index_id, name, self.index_roots(index_id)) for index_id, name in rows]
+    def indexes(self) -> list[IndexRow]:
+        rows = self._db.execute("SELECT index_id, name, created_at FROM indexes ORDER BY name").fetchall()
+        return [IndexRow(index_id, name, self.index_roots(index_id), created) for index_id, name, created in rows]
+
+    # the watched folders' job queue (edge.watch)
+    def enqueue(self, path: str, size: int, mtime_ns: int) -> bool:
+        """Queue a path seen with this size and mtime, unless it is queued or running already, or was indexed
+        (or failed) as it is now: checked in the same transaction, as the worker may just have finished it."""
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM files WHERE path=? AND size=? AND mtime_ns=? AND status IN "
+                          "('indexed', 'failed')", (path, size, mtime_ns)).fetchone():
+                return False
+            return db.execute(
+                "INSERT INTO jobs(path, state, updated_at) VALUES (?, 'queued', ?) ON CONFLICT(path) DO UPDATE SET "
+                "state='queued', attempts=0, updated_at=excluded.updated_at "
+                "WHERE jobs.state NOT IN ('queued', 'running')", (path, time.time())).rowcount > 0
+
+    def requeue_running(self, max_attempts: int = 3) -> int:
+        """At start-up: jobs a killed process left running are queued again (indexing is idempotent), except
+        one that was running at `max_attempts` crashes: a file that kills the process must not do so forever."""
+        return self._db.execute("UPDATE jobs SET state=CASE WHEN attempts >= ? THEN 'failed' ELSE 'queued' END, "
+                                "updated_at=? WHERE state='running'", (max_attempts, time.time())).rowcount
+
+    def claim_job(self) -> str | None:
+        with self._tx() as db:
+            row = db.execute("SELECT path FROM jobs WHERE state='queued' ORDER BY updated_at, path "
+                             "LIMIT 1").fetchone()
+            if row:
+                db.execute("UPDATE jobs SET state='running', attempts=attempts+1, updated_at=? WHERE path=?",
+                           (time.time(), row[0]))
+        return row[0] if row else None
+
+    def finish_job(self, path: str, state: str) -> None:
+        # Only a job still running is finished: one re-queued meanwhile (the file changed) runs again.
+        self._db.execute("UPDATE jobs SET state=?, updated_at=? WHERE path=? AND state='running'",
+                         (state, time.time(), path))
+
+    def job_counts(self) -> dict[str, int]:
+        counts = dict(self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+        return {state: counts.get(state, 0) for state in ("queued", "running", "failed")}
+
+    def paths_under(self, root: str) -> set[str]:
+        """Paths of registered files and jobs below a folder (to notice the ones deleted from it)."""
+        prefix = root.rstrip("/") + "/"
+        query = ("SELECT path FROM files WHERE substr(path, 1, ?)=? "
+                 "UNION SELECT path FROM jobs WHERE substr(path, 1, ?)=?")
+        return {r[0] for r in self._db.execute(query, (len(prefix), prefix, len(prefix), prefix))}
+
+    def forget_file(self, path: str) -> None:
+        """A deleted file leaves the store; the video goes too unless another file holds the same content."""
+        with self._tx() as db:
+            db.execute("DELETE FROM files WHERE path=?", (path,))
+            db.execute("DELETE FROM jobs WHERE path=?", (path,))
+        self.drop_unreferenced_videos()
 
     # stored result pages: computed once, fetched by token until they expire
     def put_pages(self, pages: list[tuple[str, dict]], expires_at: float) -> None:

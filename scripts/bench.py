@@ -15,10 +15,13 @@ import re
 import os
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
 
@@ -218,6 +221,54 @@ def bench_classify(bundle, tmp: Path, settings, reps: int) -> None:
     store.close()
 
 
+def bench_http(settings, reps: int) -> None:
+    """8 concurrent clients against a real `edge serve` on loopback, over the videos bench_index stored."""
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "edge", "serve", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                health = httpx.get(f"{base}/health", timeout=1).json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("edge serve did not come up")
+        store = Store(settings.db_path)
+        ids = [v.video_id for v in store.videos()]
+        store.close()
+        body = {"video_ids": ids, "options": ["visual"], "include_clips": True, "classes": [
+            {"name": "cat", "prompts": ["a cat", "kitten"]}, {"name": "coffee", "prompts": ["a cup of coffee"]},
+            {"name": "vehicle", "prompts": ["a motorcycle", "a rocket launch"]}]}
+
+        clients = threading.local()  # one keep-alive client per thread, as each SDK client holds one
+
+        def one(_):
+            if not hasattr(clients, "http"):
+                clients.http = httpx.Client(timeout=60)
+            t = time.perf_counter()
+            reply = clients.http.post(f"{base}/v1.2/classify", json=body)
+            reply.raise_for_status()
+            return (time.perf_counter() - t) * 1000
+
+        one(0)  # warm-up: prompt vectors, segment cache
+        with ThreadPoolExecutor(8) as pool:
+            latencies = np.array(list(pool.map(one, range(8 * reps))))
+        log(f"http: {len(latencies)} classify requests from 8 clients over {health['videos']} videos")
+        row("http classify, 8 concurrent clients: p50", np.percentile(latencies, 50), "ms", 100.0, "<=",
+            note=f"{len(ids)} indexed videos, 5 prompts")
+        row("http classify, 8 concurrent clients: p95", np.percentile(latencies, 95), "ms")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def print_table(facts: dict) -> None:
     err = sys.stderr
     print("\nedge benchmark\n  " + "\n  ".join(f"{k}: {v}" for k, v in facts.items()), file=err)
@@ -262,6 +313,7 @@ def main(argv=None) -> None:
         bench_index(videos, bundle, settings)
         bench_peak_rss(videos["720p"], tmp, settings)
         bench_classify(bundle, tmp, settings, args.reps)
+        bench_http(settings, args.reps)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -7,9 +7,12 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import run_edge
 
@@ -175,3 +178,54 @@ def test_health_and_openapi(server):
 def test_refuses_non_loopback_without_a_key(edge_home):
     code, _, err = run_edge("serve", "--host", "0.0.0.0", "--port", str(_free_port()), env={"EDGE_API_KEYS": ""})
     assert code == 2 and "without an API key" in err
+
+
+def test_sdk_lists_indexes_and_videos(client, server):
+    indexes = client.index.list()
+    assert [(i.id, i.name, i.video_count) for i in indexes] == [(server["index_id"], "demo", 2)]
+    videos = client.index.video.list(server["index_id"])
+    assert {v.metadata.filename: v.id for v in videos} == server["videos"]
+    assert all(v.metadata.size > 0 and v.created_at.endswith("Z") for v in videos)
+
+
+def test_parallel_clients_get_what_sequential_ones_get(server):
+    body = {"video_ids": sorted(server["videos"].values()), "options": ["visual"], "include_clips": True,
+            "threshold": {"min_video_score": 50}, "classes": CLASSES + [{"name": "rocket", "prompts": ["a rocket"]}]}
+    sequential = _post(server, "/v1.2/classify", body).json()["data"]
+    assert {v["video_id"] for v in sequential} == set(server["videos"].values())
+    with ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(lambda _: _post(server, "/v1.2/classify", body), range(16)))
+    assert all(r.status_code == 200 for r in replies)
+    assert all(r.json()["data"] == sequential for r in replies)
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False)
+                     | st.text(max_size=20), lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=12)
+_VALID = {"video_ids": ["0" * 24], "options": ["visual"], "conversation_option": "semantic",
+          "classes": [{"name": "cat", "prompts": ["a cat"]}], "page_limit": 5, "include_clips": True,
+          "threshold": {"min_video_score": 60}, "show_detailed_score": False}
+
+
+@st.composite
+def _hostile_bodies(draw):
+    """Random JSON, or a valid body with some fields dropped or replaced by random JSON."""
+    if draw(st.booleans()):
+        return draw(_JSON)
+    body = dict(_VALID)
+    for field in draw(st.lists(st.sampled_from(sorted(_VALID)), max_size=4)):
+        if draw(st.booleans()):
+            body.pop(field, None)
+        else:
+            body[field] = draw(_JSON)
+    return body
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=_hostile_bodies(), bulk=st.booleans())
+def test_hostile_bodies_never_get_a_5xx_or_a_traceback(server, body, bulk):
+    response = _post(server, "/v1.2/classify/bulk" if bulk else "/v1.2/classify", body)
+    assert response.status_code < 500, response.text
+    assert response.headers["content-type"] == "application/json" and "Traceback" not in response.text
+    if response.status_code != 200:
+        assert set(response.json()) == {"code", "message", "docs_url"}
