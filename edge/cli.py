@@ -213,7 +213,30 @@ def page_cmd(obj: _Context, token: str) -> None:
         _fail(exc.message, EXIT_BAD_REQUEST)
 
 
+_CONFIG_KEYS = {"host": "host", "port": "port", "api_key": "api_keys", "watch": "watches",
+                "poll_interval": "poll_interval", "settle": "settle", "ready_timeout": "ready_timeout"}
+
+
+def _load_config(ctx: click.Context, _param, path: str | None) -> None:
+    """A TOML file whose keys are serve's options (scripts/edge.toml); options given on the command line win."""
+    if not path:
+        return
+    import tomllib
+
+    try:
+        config = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc}", param_hint="--config") from None
+    unknown = sorted(set(config) - set(_CONFIG_KEYS))
+    if unknown:
+        raise click.BadParameter(f"{path}: unknown keys {', '.join(unknown)}; known: {', '.join(_CONFIG_KEYS)}",
+                                 param_hint="--config")
+    ctx.default_map = {_CONFIG_KEYS[key]: value for key, value in config.items()}
+
+
 @main.command("serve")
+@click.option("--config", type=click.Path(dir_okay=False), is_eager=True, expose_value=False, callback=_load_config,
+              help="TOML file with any of the options below (see scripts/edge.toml).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--api-key", "api_keys", multiple=True, help="An accepted x-api-key (repeatable; also EDGE_API_KEYS).")

@@ -134,16 +134,17 @@ class Store:
 
     def videos(self, video_ids: list[str] | None = None, roots: list[str] | None = None) -> list[VideoRow]:
         """Registered videos (one row per video, with one current path), optionally filtered."""
+        where, args = "", []
+        if video_ids is not None:  # in SQL: a request names a few videos of a library of thousands
+            where = f"WHERE v.video_id IN ({','.join('?' * len(video_ids))})"
+            args = list(video_ids)
         rows = self._db.execute(
             "SELECT v.video_id, v.filename, v.duration, v.fps, v.width, v.height, v.rotation, v.has_audio, "
             "(SELECT path FROM files f WHERE f.video_id=v.video_id AND f.status='indexed' ORDER BY path LIMIT 1), "
             "(SELECT size FROM files f WHERE f.video_id=v.video_id LIMIT 1), v.created_at "
-            "FROM videos v ORDER BY v.filename, v.video_id").fetchall()
+            f"FROM videos v {where} ORDER BY v.filename, v.video_id", args).fetchall()
         videos = [VideoRow(row[0], row[1], row[8], VideoInfo(*row[2:7], bool(row[7])), row[9] or 0, row[10])
                   for row in rows]
-        if video_ids is not None:
-            wanted = set(video_ids)
-            videos = [v for v in videos if v.video_id in wanted]
         if roots is not None:
             prefixes = [r.rstrip("/") + "/" for r in roots]
             videos = [v for v in videos if v.path and any(v.path.startswith(p) for p in prefixes)]

@@ -59,6 +59,7 @@ class Watcher:
             thread.join(timeout_s)
             if thread.is_alive():
                 log.warning("event=stop_timeout thread=%s", thread.name)
+        log.info("event=watcher_stopped")
 
     def _run(self, loop) -> None:
         store = Store(self.db_path)

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import run_edge
+from conftest import REPO, run_edge
 
 KEY = "test-key"
 CLASSES = [{"name": "cat", "prompts": ["a cat", "kitten"]}, {"name": "coffee", "prompts": ["a cup of coffee"]}]
@@ -229,3 +229,20 @@ def test_hostile_bodies_never_get_a_5xx_or_a_traceback(server, body, bulk):
     assert response.headers["content-type"] == "application/json" and "Traceback" not in response.text
     if response.status_code != 200:
         assert set(response.json()) == {"code", "message", "docs_url"}
+
+
+def test_config_file_gives_serve_its_options_and_is_checked(tmp_path, edge_home):
+    config = tmp_path / "edge.toml"
+    config.write_text('host = "0.0.0.0"\nport = 8999\n')  # no key: must refuse, as on the command line
+    code, _, err = run_edge("serve", "--config", str(config), env={"EDGE_API_KEYS": ""})
+    assert code == 2 and "without an API key" in err
+    config.write_text('host = "127.0.0.1"\nwatch = ["demo=/no/such/folder"]\n')
+    code, _, err = run_edge("serve", "--config", str(config))
+    assert code == 2 and "/no/such/folder" in err
+    config.write_text('hots = "127.0.0.1"\n')
+    code, _, err = run_edge("serve", "--config", str(config))
+    assert code == 2 and "unknown keys hots" in err
+    shipped = REPO / "scripts" / "edge.toml"  # the example config names only real options
+    import tomllib
+    assert set(tomllib.loads(shipped.read_text())) <= {"host", "port", "api_key", "watch", "poll_interval",
+                                                        "settle", "ready_timeout"}

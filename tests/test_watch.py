@@ -126,3 +126,25 @@ def test_kill_9_mid_index_then_restart_indexes_every_file_once(models_dir, sampl
         assert db.execute("SELECT DISTINCT state FROM jobs").fetchall() == [("done",)]
     finally:
         db.close()
+
+
+def test_file_still_being_written_waits_and_sigterm_stops_cleanly(models_dir, sample_dir, shared_cache, tmp_path):
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    log = tmp_path / "server.log"
+    with serving(tmp_path / "home", shared_cache, folder, log, "--poll-interval", "0.2", "--settle", "1.5") as (proc,
+                                                                                                                base):
+        data = (sample_dir / "rocket.mp4").read_bytes()
+        with (folder / "growing.mp4").open("wb") as out:  # arrives in pieces over ~3 s, like a copy over the LAN
+            for piece in range(6):
+                out.write(data[piece * len(data) // 6:(piece + 1) * len(data) // 6])
+                out.flush()
+                time.sleep(0.5)
+        _wait(lambda: _drained(base, 1), 120, proc, log)
+        text = log.read_text()
+        assert text.count("event=queued") == 1 and text.count("event=indexed") == 1 and "event=failed" not in text
+        proc.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal so the exit status names it
+        assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
+    text = log.read_text()
+    assert "event=watcher_stopped" in text and "Application shutdown complete" in text
