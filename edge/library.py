@@ -41,7 +41,11 @@ def video_id_for(path: Path) -> str:
 
 
 def discover(paths: list[Path]) -> Iterator[Path]:
-    """Named files as they are; folders recursively, by extension, probing files of unknown type."""
+    """Named files as they are; folders recursively, by extension, probing files of unknown type.
+
+    Inside a folder nothing outside it is read: os.walk does not enter linked folders, and a file link
+    that resolves outside the folder is skipped (a watched folder must not expose the rest of the disk).
+    """
     for path in paths:
         path = path.expanduser().resolve()
         if path.is_file():
@@ -55,6 +59,9 @@ def discover(paths: list[Path]) -> Iterator[Path]:
                 candidate = Path(root) / name
                 ext = candidate.suffix.lower()
                 if name.startswith(".") or ext in _NOT_VIDEO:
+                    continue
+                if not candidate.resolve().is_relative_to(path):  # a link out of the folder: never followed
+                    log.warning("event=skipped path=%s reason=links_outside_folder", candidate)
                     continue
                 if ext in VIDEO_EXTENSIONS or _looks_like_video(candidate):
                     yield candidate

@@ -15,6 +15,7 @@ file per interval.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -23,6 +24,46 @@ from edge.library import Indexer, discover
 from edge.store import Store
 
 log = logging.getLogger("edge.watch")
+
+
+class _ChangeSignal:
+    """Wakes the scanner as soon as something changes in the folders (inotify, on Linux), so a poll interval is
+    only the safety net (network shares deliver no inotify events); without inotify it simply waits."""
+
+    _STEP_S = 0.5  # longest single block, so that stop() is noticed quickly
+
+    def __init__(self):
+        try:
+            from inotify_simple import INotify, flags
+
+            self._inotify = INotify()
+            self._mask = (flags.CREATE | flags.CLOSE_WRITE | flags.MODIFY | flags.ATTRIB | flags.DELETE
+                          | flags.MOVED_FROM | flags.MOVED_TO)
+        except (ImportError, OSError) as exc:
+            log.info("event=inotify_unavailable reason=%r polling=only", exc)
+            self._inotify = None
+
+    def watch_tree(self, root: Path) -> None:
+        if self._inotify is None:
+            return
+        for folder, dirs, _ in os.walk(root):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            try:
+                self._inotify.add_watch(folder, self._mask)  # idempotent for a folder already watched
+            except OSError:  # vanished meanwhile, or the per-user watch limit is reached: polling covers it
+                pass
+
+    def wait(self, timeout_s: float, stop: threading.Event) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if self._inotify is None:
+                stop.wait(min(left, self._STEP_S))
+            elif self._inotify.read(timeout=int(1000 * min(left, self._STEP_S))):
+                return
+
+    def close(self) -> None:
+        if self._inotify is not None:
+            self._inotify.close()
 
 
 class Watcher:
@@ -72,10 +113,16 @@ class Watcher:
 
     # scanner
     def _scan_loop(self, store: Store) -> None:
-        while not self._stop.is_set():
-            for root in self.folders.values():
-                self.scan(store, root)
-            self._stop.wait(self.interval_s)
+        changes = _ChangeSignal()
+        try:
+            while not self._stop.is_set():
+                for root in self.folders.values():
+                    changes.watch_tree(root)
+                    self.scan(store, root)
+                # files still settling are looked at again once they may have settled
+                changes.wait(min(self.interval_s, self.settle_s) if self._pending else self.interval_s, self._stop)
+        finally:
+            changes.close()
 
     def scan(self, store: Store, root: Path) -> None:
         if not root.is_dir():

@@ -246,3 +246,15 @@ def test_config_file_gives_serve_its_options_and_is_checked(tmp_path, edge_home)
     import tomllib
     assert set(tomllib.loads(shipped.read_text())) <= {"host", "port", "api_key", "watch", "poll_interval",
                                                         "settle", "ready_timeout"}
+
+
+def test_path_like_ids_and_tokens_reach_nothing(server):
+    headers = {"x-api-key": KEY}
+    for path in ("/v1.2/classify/..%2F..%2Fetc%2Fpasswd", "/v1.2/classify/../../etc/passwd"):
+        response = httpx.get(f"{server['base']}{path}", headers=headers)
+        assert response.status_code in (400, 404) and "root:" not in response.text
+        assert set(response.json()) == {"code", "message", "docs_url"}
+    _assert_error(httpx.get(f"{server['base']}/v1.2/indexes/..%2F..%2Fetc/videos", headers=headers), 404,
+                  "resource_not_exist")
+    _assert_error(_post(server, "/v1.2/classify", {"video_ids": ["../../etc/passwd"], "options": ["visual"],
+                                                   "classes": CLASSES}), 404, "resource_not_exist")

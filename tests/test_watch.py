@@ -148,3 +148,14 @@ def test_file_still_being_written_waits_and_sigterm_stops_cleanly(models_dir, sa
         assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
     text = log.read_text()
     assert "event=watcher_stopped" in text and "Application shutdown complete" in text
+
+
+def test_inotify_notices_a_new_file_long_before_the_next_poll(models_dir, sample_dir, shared_cache, tmp_path):
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    log = tmp_path / "server.log"
+    with serving(tmp_path / "home", shared_cache, folder, log, "--poll-interval", "600", "--settle", "0.5") as (proc,
+                                                                                                                base):
+        time.sleep(1)  # past the start-up scan: from here on only a change notification can wake the scanner
+        shutil.copy(sample_dir / "rocket.mp4", folder / "new.mp4")
+        _wait(lambda: _drained(base, 1), 60, proc, log)  # 60 s: a tenth of the poll interval
