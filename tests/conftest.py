@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -56,3 +59,49 @@ def run_edge(*args: str, env: dict | None = None, stdin: str | None = None) -> t
     except json.JSONDecodeError:
         payload = None
     return proc.returncode, payload, proc.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def health(base: str) -> dict | None:
+    import httpx
+
+    try:
+        reply = httpx.get(f"{base}/health", timeout=2)
+        return reply.json() if reply.status_code == 200 else None
+    except httpx.TransportError:
+        return None
+
+
+def wait_for(condition, timeout_s: float, proc: subprocess.Popen, log: Path) -> None:
+    """Poll `condition` until true; fail with the server's log if it died or the time ran out."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+
+
+@contextmanager
+def serving(env: dict, log: Path, *args: str):
+    """A real `edge serve` on a free loopback port; yields (process, base URL) once /health answers."""
+    port = free_port()
+    with log.open("a") as out:  # a file, not a pipe: nobody drains a pipe while a test waits, and a full one blocks
+        proc = subprocess.Popen([sys.executable, "-m", "edge", "serve", "--port", str(port), *args],
+                                env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: health(base) is not None, 120, proc, log)
+        yield proc, base
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

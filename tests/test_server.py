@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -14,16 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO, run_edge
+from conftest import REPO, free_port, run_edge, serving
 
 KEY = "test-key"
 CLASSES = [{"name": "cat", "prompts": ["a cat", "kitten"]}, {"name": "coffee", "prompts": ["a cup of coffee"]}]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -33,32 +22,9 @@ def server(models_dir, sample_dir, shared_cache, tmp_path_factory):
            "EDGE_API_KEYS": ""}
     code, report, err = run_edge("index", str(sample_dir), "--name", "demo", env=env)
     assert code == 0, err
-    port = _free_port()
-    log = tmp_path_factory.mktemp("serve-log") / "server.log"
-    with log.open("w") as out:  # a file, not a pipe: nobody drains a pipe while tests run, and a full one blocks
-        proc = subprocess.Popen([sys.executable, "-m", "edge", "serve", "--port", str(port), "--api-key", KEY],
-                                env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+    with serving(env, tmp_path_factory.mktemp("serve-log") / "server.log", "--api-key", KEY) as (_, base):
         yield {"base": base, "index_id": report["indexes"][0]["index_id"],
                "videos": {r["path"].rsplit("/", 1)[-1]: r["video_id"] for r in report["indexed"]}}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture
@@ -176,7 +142,7 @@ def test_health_and_openapi(server):
 
 
 def test_refuses_non_loopback_without_a_key(edge_home):
-    code, _, err = run_edge("serve", "--host", "0.0.0.0", "--port", str(_free_port()), env={"EDGE_API_KEYS": ""})
+    code, _, err = run_edge("serve", "--host", "0.0.0.0", "--port", str(free_port()), env={"EDGE_API_KEYS": ""})
     assert code == 2 and "without an API key" in err
 
 

@@ -2,63 +2,31 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-from test_server import _free_port
+from conftest import health, serving, wait_for
 
 CLASSES = [{"name": "cat", "prompts": ["a cat", "kitten"]}]
 
 
 @contextmanager
-def serving(home: Path, cache: Path, folder: Path, log: Path, *extra: str):
+def watching(home: Path, cache: Path, folder: Path, log: Path, *extra: str):
     """A server watching `folder` as index "demo"; yields (process, base URL) once /health answers."""
-    port = _free_port()
-    env = {**os.environ, "EDGE_HOME": str(home), "EDGE_CACHE_DIR": str(cache), "EDGE_API_KEYS": ""}
-    with log.open("a") as out:  # a file, not a pipe: nobody drains a pipe while the test waits
-        proc = subprocess.Popen([sys.executable, "-m", "edge", "serve", "--port", str(port), "--watch",
-                                 f"demo={folder}", *extra], env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait(lambda: _health(base) is not None, 120, proc, log)
-        yield proc, base
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _health(base: str) -> dict | None:
-    try:
-        return httpx.get(f"{base}/health", timeout=2).json()
-    except httpx.TransportError:
-        return None
-
-
-def _wait(condition, timeout_s: float, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert proc.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.2)
+    env = {"EDGE_HOME": str(home), "EDGE_CACHE_DIR": str(cache), "EDGE_API_KEYS": ""}
+    with serving(env, log, "--watch", f"demo={folder}", *extra) as running:
+        yield running
 
 
 def _drained(base: str, videos: int) -> bool:
-    health = _health(base)
-    return bool(health) and health["videos"] == videos and health["queue"]["queued"] + health["queue"]["running"] == 0
+    status = health(base)
+    return bool(status) and status["videos"] == videos and status["queue"]["queued"] + status["queue"]["running"] == 0
 
 
 def _listing(base: str) -> tuple[str, dict[str, str]]:
@@ -72,11 +40,11 @@ def test_watched_folder_is_indexed_served_and_follows_deletions(models_dir, samp
     folder = tmp_path / "watched"
     folder.mkdir()
     log = tmp_path / "server.log"
-    with serving(tmp_path / "home", shared_cache, folder, log, "--poll-interval", "0.5", "--settle", "1") as (proc,
+    with watching(tmp_path / "home", shared_cache, folder, log, "--poll-interval", "0.5", "--settle", "1") as (proc,
                                                                                                               base):
         for video in sample_dir.glob("*.mp4"):
             shutil.copy(video, folder / video.name)
-        _wait(lambda: _drained(base, 2), 120, proc, log)
+        wait_for(lambda: _drained(base, 2), 120, proc, log)
         index_id, videos = _listing(base)
         assert set(videos) == {"cat_coffee.mp4", "rocket.mp4"}
         result = httpx.post(f"{base}/v1.2/classify", json={"video_ids": [videos["cat_coffee.mp4"]],
@@ -87,8 +55,8 @@ def test_watched_folder_is_indexed_served_and_follows_deletions(models_dir, samp
         assert text.count("event=queued") == 2 and text.count("event=indexed") == 2
 
         (folder / "rocket.mp4").unlink()
-        _wait(lambda: set(_listing(base)[1]) == {"cat_coffee.mp4"}, 30, proc, log)
-        assert _health(base)["videos"] == 1
+        wait_for(lambda: set(_listing(base)[1]) == {"cat_coffee.mp4"}, 30, proc, log)
+        assert health(base)["videos"] == 1
         gone = httpx.post(f"{base}/v1.2/classify", json={"video_ids": [videos["rocket.mp4"]], "options": ["visual"],
                                                          "classes": CLASSES}, timeout=60)
         assert gone.status_code == 404 and gone.json()["code"] == "resource_not_exist"
@@ -102,17 +70,17 @@ def test_kill_9_mid_index_then_restart_indexes_every_file_once(models_dir, sampl
             (folder / f"{video.stem}_{copy}.mp4").write_bytes(video.read_bytes() + b"\0" * copy)
     home, log = tmp_path / "home", tmp_path / "server.log"
     fast = ("--poll-interval", "0.2", "--settle", "0.2", "--ready-timeout", "0.5")
-    with serving(home, shared_cache, folder, log, *fast) as (proc, base):
-        _wait(lambda: "event=indexed" in log.read_text(), 120, proc, log)
+    with watching(home, shared_cache, folder, log, *fast) as (proc, base):
+        wait_for(lambda: "event=indexed" in log.read_text(), 120, proc, log)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
 
-    with serving(home, shared_cache, folder, log, *fast) as (proc, base):
+    with watching(home, shared_cache, folder, log, *fast) as (proc, base):
         # Work is left over (at most one of four videos was done): an unknown id waits, then hears why.
         early = httpx.post(f"{base}/v1.2/classify", json={"video_ids": ["0" * 24], "options": ["visual"],
                                                           "classes": CLASSES}, timeout=60)
         assert early.status_code == 404 and "still in progress" in early.json()["message"], early.text
-        _wait(lambda: _drained(base, 4), 180, proc, log)
+        wait_for(lambda: _drained(base, 4), 180, proc, log)
         assert len(_listing(base)[1]) == 4
 
     db = sqlite3.connect(home / "edge.sqlite")
@@ -132,7 +100,7 @@ def test_file_still_being_written_waits_and_sigterm_stops_cleanly(models_dir, sa
     folder = tmp_path / "watched"
     folder.mkdir()
     log = tmp_path / "server.log"
-    with serving(tmp_path / "home", shared_cache, folder, log, "--poll-interval", "0.2", "--settle", "1.5") as (proc,
+    with watching(tmp_path / "home", shared_cache, folder, log, "--poll-interval", "0.2", "--settle", "1.5") as (proc,
                                                                                                                 base):
         data = (sample_dir / "rocket.mp4").read_bytes()
         with (folder / "growing.mp4").open("wb") as out:  # arrives in pieces over ~3 s, like a copy over the LAN
@@ -140,7 +108,7 @@ def test_file_still_being_written_waits_and_sigterm_stops_cleanly(models_dir, sa
                 out.write(data[piece * len(data) // 6:(piece + 1) * len(data) // 6])
                 out.flush()
                 time.sleep(0.5)
-        _wait(lambda: _drained(base, 1), 120, proc, log)
+        wait_for(lambda: _drained(base, 1), 120, proc, log)
         text = log.read_text()
         assert text.count("event=queued") == 1 and text.count("event=indexed") == 1 and "event=failed" not in text
         proc.send_signal(signal.SIGTERM)
@@ -154,8 +122,8 @@ def test_inotify_notices_a_new_file_long_before_the_next_poll(models_dir, sample
     folder = tmp_path / "watched"
     folder.mkdir()
     log = tmp_path / "server.log"
-    with serving(tmp_path / "home", shared_cache, folder, log, "--poll-interval", "600", "--settle", "0.5") as (proc,
+    with watching(tmp_path / "home", shared_cache, folder, log, "--poll-interval", "600", "--settle", "0.5") as (proc,
                                                                                                                 base):
         time.sleep(1)  # past the start-up scan: from here on only a change notification can wake the scanner
         shutil.copy(sample_dir / "rocket.mp4", folder / "new.mp4")
-        _wait(lambda: _drained(base, 1), 60, proc, log)  # 60 s: a tenth of the poll interval
+        wait_for(lambda: _drained(base, 1), 60, proc, log)  # 60 s: a tenth of the poll interval
