@@ -8,6 +8,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -69,7 +70,18 @@ def discover(paths: list[Path]) -> Iterator[Path]:
 
 def _looks_like_video(path: Path) -> bool:
     try:
-        probe(path)
+        stat = path.stat()
+    except OSError:
+        return False
+    return _probes_as_video(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=4096)
+def _probes_as_video(path: str, size: int, mtime_ns: int) -> bool:
+    """Cached by size and mtime: a watched folder is walked every few seconds, and opening the same
+    non-video files with FFmpeg each time would be work done again for nothing."""
+    try:
+        probe(Path(path))
         return True
     except (VideoError, OSError):
         return False

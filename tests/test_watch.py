@@ -10,17 +10,27 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from conftest import health, serving, wait_for
 
 CLASSES = [{"name": "cat", "prompts": ["a cat", "kitten"]}]
 
 
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    """The watched folder; the server's home and log sit beside it (see watching)."""
+    path = tmp_path / "watched"
+    path.mkdir()
+    return path
+
+
 @contextmanager
-def watching(home: Path, cache: Path, folder: Path, log: Path, *extra: str):
-    """A server watching `folder` as index "demo"; yields (process, base URL) once /health answers."""
-    env = {"EDGE_HOME": str(home), "EDGE_CACHE_DIR": str(cache), "EDGE_API_KEYS": ""}
-    with serving(env, log, "--watch", f"demo={folder}", *extra) as running:
+def watching(folder: Path, cache: Path, *extra: str):
+    """A server watching `folder` as index "demo", with its home and log beside the folder (the same on a restart);
+    yields (process, base URL) once /health answers."""
+    env = {"EDGE_HOME": str(folder.parent / "home"), "EDGE_CACHE_DIR": str(cache), "EDGE_API_KEYS": ""}
+    with serving(env, folder.parent / "server.log", "--watch", f"demo={folder}", *extra) as running:
         yield running
 
 
@@ -36,12 +46,9 @@ def _listing(base: str) -> tuple[str, dict[str, str]]:
     return indexes[0]["_id"], {v["metadata"]["filename"]: v["_id"] for v in videos}
 
 
-def test_watched_folder_is_indexed_served_and_follows_deletions(models_dir, sample_dir, shared_cache, tmp_path):
-    folder = tmp_path / "watched"
-    folder.mkdir()
-    log = tmp_path / "server.log"
-    with watching(tmp_path / "home", shared_cache, folder, log, "--poll-interval", "0.5", "--settle", "1") as (proc,
-                                                                                                              base):
+def test_watched_folder_is_indexed_served_and_follows_deletions(models_dir, sample_dir, shared_cache, folder):
+    log = folder.parent / "server.log"
+    with watching(folder, shared_cache, "--poll-interval", "0.5", "--settle", "1") as (proc, base):
         for video in sample_dir.glob("*.mp4"):
             shutil.copy(video, folder / video.name)
         wait_for(lambda: _drained(base, 2), 120, proc, log)
@@ -62,20 +69,18 @@ def test_watched_folder_is_indexed_served_and_follows_deletions(models_dir, samp
         assert gone.status_code == 404 and gone.json()["code"] == "resource_not_exist"
 
 
-def test_kill_9_mid_index_then_restart_indexes_every_file_once(models_dir, sample_dir, shared_cache, tmp_path):
-    folder = tmp_path / "watched"
-    folder.mkdir()
+def test_kill_9_mid_index_then_restart_indexes_every_file_once(models_dir, sample_dir, shared_cache, folder):
     for video in sample_dir.glob("*.mp4"):
         for copy in range(2):  # trailing zero bytes: the same pictures, other content, so another video id
             (folder / f"{video.stem}_{copy}.mp4").write_bytes(video.read_bytes() + b"\0" * copy)
-    home, log = tmp_path / "home", tmp_path / "server.log"
+    home, log = folder.parent / "home", folder.parent / "server.log"
     fast = ("--poll-interval", "0.2", "--settle", "0.2", "--ready-timeout", "0.5")
-    with watching(home, shared_cache, folder, log, *fast) as (proc, base):
+    with watching(folder, shared_cache, *fast) as (proc, base):
         wait_for(lambda: "event=indexed" in log.read_text(), 120, proc, log)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
 
-    with watching(home, shared_cache, folder, log, *fast) as (proc, base):
+    with watching(folder, shared_cache, *fast) as (proc, base):
         # Work is left over (at most one of four videos was done): an unknown id waits, then hears why.
         early = httpx.post(f"{base}/v1.2/classify", json={"video_ids": ["0" * 24], "options": ["visual"],
                                                           "classes": CLASSES}, timeout=60)
@@ -96,12 +101,9 @@ def test_kill_9_mid_index_then_restart_indexes_every_file_once(models_dir, sampl
         db.close()
 
 
-def test_file_still_being_written_waits_and_sigterm_stops_cleanly(models_dir, sample_dir, shared_cache, tmp_path):
-    folder = tmp_path / "watched"
-    folder.mkdir()
-    log = tmp_path / "server.log"
-    with watching(tmp_path / "home", shared_cache, folder, log, "--poll-interval", "0.2", "--settle", "1.5") as (proc,
-                                                                                                                base):
+def test_file_still_being_written_waits_and_sigterm_stops_cleanly(models_dir, sample_dir, shared_cache, folder):
+    log = folder.parent / "server.log"
+    with watching(folder, shared_cache, "--poll-interval", "0.2", "--settle", "1.5") as (proc, base):
         data = (sample_dir / "rocket.mp4").read_bytes()
         with (folder / "growing.mp4").open("wb") as out:  # arrives in pieces over ~3 s, like a copy over the LAN
             for piece in range(6):
@@ -118,12 +120,9 @@ def test_file_still_being_written_waits_and_sigterm_stops_cleanly(models_dir, sa
     assert "event=watcher_stopped" in text and "Application shutdown complete" in text
 
 
-def test_inotify_notices_a_new_file_long_before_the_next_poll(models_dir, sample_dir, shared_cache, tmp_path):
-    folder = tmp_path / "watched"
-    folder.mkdir()
-    log = tmp_path / "server.log"
-    with watching(tmp_path / "home", shared_cache, folder, log, "--poll-interval", "600", "--settle", "0.5") as (proc,
-                                                                                                                base):
+def test_inotify_notices_a_new_file_long_before_the_next_poll(models_dir, sample_dir, shared_cache, folder):
+    log = folder.parent / "server.log"
+    with watching(folder, shared_cache, "--poll-interval", "600", "--settle", "0.5") as (proc, base):
         time.sleep(1)  # past the start-up scan: from here on only a change notification can wake the scanner
         shutil.copy(sample_dir / "rocket.mp4", folder / "new.mp4")
         wait_for(lambda: _drained(base, 1), 60, proc, log)  # 60 s: a tenth of the poll interval
