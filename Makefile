@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 EDGE := $(VENV)/bin/edge
 SAMPLE := build/sample
 
-.PHONY: setup models demo test bench clean
+.PHONY: setup models system-deps demo test bench clean
 
 setup: $(VENV)/.installed
 
@@ -27,10 +27,16 @@ demo: models $(SAMPLE)/spans.json
 	  --class 'cat: a cat; kitten' --class 'coffee: a cup of coffee' --options visual \
 	  --include-clips --show-detailed-score
 
-test: models
+# espeak-ng speaks the test audio (Debian package); installed when missing.
+system-deps:
+	@command -v espeak-ng >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q >&2 && $$SUDO apt-get install -y -q espeak-ng >&2; }
+
+test: models system-deps
 	$(PY) -m pytest -q
 
-bench: models
+bench: models system-deps
 	$(PY) scripts/bench.py
 
 clean:

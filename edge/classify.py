@@ -5,15 +5,17 @@ from __future__ import annotations
 import secrets
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
 
 from edge.contract import MAX_TOTAL_DURATION_S, ApiError, ClassifyRequest
-from edge.scoring import class_result, find_clips, finish_video, sample_scores
+from edge.scoring import (Clip, class_result, exact_clips, find_clips, finish_video, sample_scores,
+                          segment_clips)
 from edge.store import Store, VideoRow
+from edge.textsources import CONVERSATION, TEXT_IN_VIDEO, TextModels
 
-AVAILABLE_OPTIONS = ("visual",)
 _PROMPT_CACHE_SIZE = 4096
 
 
@@ -45,11 +47,21 @@ class SegmentCache:
         return item
 
 
+@dataclass(frozen=True)
+class EmbeddedPrompts:
+    """Every prompt of a request, class by class, as calibrated matrices per encoder ("visual", "text")."""
+    prompts: list[str]
+    class_starts: np.ndarray
+    matrices: dict[str, tuple[np.ndarray, np.ndarray]]  # encoder -> (scaled prompt matrix, offset)
+
+
 class Classifier:
-    def __init__(self, store: Store, bundle, page_ttl_s: float = 300.0, cache_bytes: int = 256 << 20):
-        self.store, self.bundle, self.page_ttl_s = store, bundle, page_ttl_s
+    def __init__(self, store: Store, bundle, page_ttl_s: float = 300.0, cache_bytes: int = 256 << 20,
+                 text: TextModels | None = None):
+        self.store, self.bundle, self.text, self.page_ttl_s = store, bundle, text, page_ttl_s
+        self.available = ("visual",) if text is None else ("visual", TEXT_IN_VIDEO, CONVERSATION)
         self.segments = SegmentCache(store, cache_bytes)
-        self._prompt_vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # clients repeat their classes
+        self._prompt_vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()  # clients repeat classes
 
     def resolve_videos(self, request: ClassifyRequest) -> list[VideoRow]:
         if request.index_id is not None:
@@ -65,11 +77,11 @@ class Classifier:
 
     def _check_request(self, request: ClassifyRequest, videos: list[VideoRow]) -> None:
         for spec in request.classes:
-            missing = [o for o in spec.options if o not in AVAILABLE_OPTIONS]
+            missing = [o for o in spec.options if o not in self.available]
             if missing:
                 raise ApiError("parameter_invalid",
                                f"The option {missing[0]!r} (class {spec.name!r}) is not available in this "
-                               f"installation; available: {', '.join(AVAILABLE_OPTIONS)}.")
+                               f"installation; available: {', '.join(self.available)}.")
         total = sum(v.duration for v in videos)
         if total > MAX_TOTAL_DURATION_S:
             raise ApiError("parameter_invalid",
@@ -81,53 +93,82 @@ class Classifier:
         self._check_request(request, videos)
         return self.rank(videos, request, self.embed_prompts(request))
 
-    def rank(self, videos: list[VideoRow], request: ClassifyRequest, embedded) -> dict:
+    def rank(self, videos: list[VideoRow], request: ClassifyRequest, embedded: EmbeddedPrompts) -> dict:
         """Score every video with already embedded prompts; store the pages; return the first."""
         data = []
         for video in videos:
-            classes = self.score_video(video, request, *embedded)
+            classes = self.score_video(video, request, embedded)
             if classes:
                 data.append({"video_id": video.video_id, "classes": classes})
         data.sort(key=lambda v: -v["classes"][0]["score"])
         return self.store_pages(data, request.page_limit)
 
-    def embed_prompts(self, request: ClassifyRequest):
-        """Prompts class by class, scaled by their calibration, so scoring is a single matmul."""
-        prompts = [p for spec in request.classes for p in spec.prompts]
-        new = [p for p in dict.fromkeys(prompts) if p not in self._prompt_vectors]
-        for prompt, vector in zip(new, self.bundle.text_encoder.encode(new)):
-            self._prompt_vectors[prompt] = vector
-        for prompt in prompts:
-            self._prompt_vectors.move_to_end(prompt)
+    def _encode(self, encoder, prompts: list[str]) -> np.ndarray:
+        keys = [(encoder.key, p) for p in prompts]
+        new = [k for k in dict.fromkeys(keys) if k not in self._prompt_vectors]
+        for k, vector in zip(new, encoder.encode([p for _, p in new])):
+            self._prompt_vectors[k] = vector
+        for k in keys:
+            self._prompt_vectors.move_to_end(k)
         while len(self._prompt_vectors) > _PROMPT_CACHE_SIZE:
             self._prompt_vectors.popitem(last=False)
-        matrix = np.stack([self._prompt_vectors[p] for p in prompts])
-        scale, offset = self.bundle.calibration.prompt_affine(matrix)
-        class_starts = np.cumsum([0] + [len(spec.prompts) for spec in request.classes[:-1]])
-        return matrix * scale[:, None], offset, class_starts, prompts
+        return np.stack([self._prompt_vectors[k] for k in keys])
 
-    def score_video(self, video: VideoRow, request: ClassifyRequest, prompt_matrix, offset, class_starts,
-                    prompts) -> list[dict]:
-        segments = self.segments.get(video.video_id, "visual", self.bundle.key)
+    def embed_prompts(self, request: ClassifyRequest) -> EmbeddedPrompts:
+        """Prompts scaled by their calibration per encoder, so scoring a source is a single matmul."""
+        prompts = [p for spec in request.classes for p in spec.prompts]
+        class_starts = np.cumsum([0] + [len(spec.prompts) for spec in request.classes[:-1]])
+        needed = {"visual" if o == "visual" else "text" for spec in request.classes for o in spec.options
+                  if o == "visual" or spec.conversation_option == "semantic"}
+        matrices = {}
+        for name in needed:
+            encoder, calibration = ((self.bundle.text_encoder, self.bundle.calibration) if name == "visual"
+                                    else (self.text.encoder, self.text.calibration))
+            matrix = self._encode(encoder, prompts)
+            scale, offset = calibration.prompt_affine(matrix)
+            matrices[name] = (matrix * scale[:, None], offset)
+        return EmbeddedPrompts(prompts, class_starts, matrices)
+
+    def _key(self, source: str) -> str:
+        return self.bundle.key if source == "visual" else self.text.key(source)
+
+    def _semantic(self, video: VideoRow, source: str, embedded: EmbeddedPrompts):
+        """Per-class scores [S, C] of a source's segments, and a function naming the best prompt at a segment."""
+        segments = self.segments.get(video.video_id, source, self._key(source))
         if segments is None:
-            raise ApiError("parameter_invalid",
-                           f"The video {video.video_id} is not indexed for the visual option with the current "
-                           f"model bundle ({self.bundle.key}); run `edge index` on it.")
+            raise _not_indexed(video, source, self._key(source))
         starts, ends, vectors = segments
-        scores, features = sample_scores(vectors, prompt_matrix, offset, class_starts,
-                                         self.bundle.calibration.to_score)
-        bounds = list(class_starts) + [len(prompts)]
+        matrix, offset = embedded.matrices["visual" if source == "visual" else "text"]
+        calibration = self.bundle.calibration if source == "visual" else self.text.calibration
+        scores, features = sample_scores(vectors, matrix, offset, embedded.class_starts, calibration.to_score)
+        bounds = list(embedded.class_starts) + [len(embedded.prompts)]
+
+        def prompt_at(c: int, i: int) -> str:
+            return embedded.prompts[bounds[c] + int(np.argmax(features[i, bounds[c]:bounds[c + 1]]))]
+        return starts, ends, scores, prompt_at
+
+    def _exact(self, video: VideoRow, source: str, prompts: tuple[str, ...]) -> list[Clip]:
+        timed = self.store.timed_text(video.video_id, source, self._key(source))
+        if timed is None:
+            raise _not_indexed(video, source, self._key(source))
+        return exact_clips(timed.items, prompts, source)
+
+    def score_video(self, video: VideoRow, request: ClassifyRequest, embedded: EmbeddedPrompts) -> list[dict]:
+        semantic: dict[str, tuple] = {}  # per source, computed once for all classes
         results = []
         for c, spec in enumerate(request.classes):
-            lo, hi = bounds[c], bounds[c + 1]
-
-            def prompt_at(i: int, lo=lo, hi=hi) -> str:
-                return prompts[lo + int(np.argmax(features[i, lo:hi]))]
-
             clips = []
-            if "visual" in spec.options:
-                clips += find_clips(starts, ends, scores[:, c], request.thresholds.min_clip_score, "visual",
-                                    prompt_at)
+            for source in spec.options:
+                if source != "visual" and spec.conversation_option == "exact_match":
+                    clips += [clip for clip in self._exact(video, source, spec.prompts)
+                              if clip.score >= request.thresholds.min_clip_score]
+                    continue
+                if source not in semantic:
+                    semantic[source] = self._semantic(video, source, embedded)
+                starts, ends, scores, prompt_at = semantic[source]
+                clip_finder = find_clips if source == "visual" else segment_clips
+                clips += clip_finder(starts, ends, scores[:, c], request.thresholds.min_clip_score, source,
+                                     lambda i, c=c: prompt_at(c, i))
             entry = class_result(spec.name, clips, video.duration, request.thresholds, request.include_clips)
             if entry:
                 results.append(entry)
@@ -154,3 +195,9 @@ class Classifier:
         if body is None:
             raise ApiError("parameter_invalid", f"The page token {token!r} is unknown or has expired.", 400)
         return body
+
+
+def _not_indexed(video: VideoRow, source: str, key: str) -> ApiError:
+    return ApiError("parameter_invalid",
+                    f"The video {video.video_id} is not indexed for the {source} option with the current models "
+                    f"({key}); run `edge index` on it.")

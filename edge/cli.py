@@ -35,7 +35,7 @@ class _Context:
 
     def __init__(self):
         self.settings = load_settings()
-        self._store = self._bundle = None
+        self._store = self._bundle = self._text = None
 
     @property
     def store(self):
@@ -59,6 +59,31 @@ class _Context:
         return self._bundle
 
 
+    @property
+    def text(self):
+        from edge.textsources import TextModels
+
+        if self._text is None:
+            self._text = TextModels(self.settings)
+        return self._text
+
+    def indexer(self, preload: bool = True):
+        """An Indexer for the configured sources. With `preload` their models load now: a missing model is
+        one clear error here, not a failure per file later (skipped where files are likely indexed already)."""
+        from edge.hashing import IntegrityError
+        from edge.library import Indexer
+        from edge.runtime import ProviderError
+
+        sources = self.settings.sources
+        try:
+            indexer = Indexer(self.store, self.bundle, self.settings.sample_fps, self.text, sources)
+            if preload:
+                self.text.load(sources)
+        except (IntegrityError, ProviderError, FileNotFoundError, ValueError, RuntimeError) as exc:
+            _fail(str(exc), EXIT_MODELS)
+        return indexer
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging on stderr.")
 @click.pass_context
@@ -75,7 +100,8 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
     Environment: EDGE_HOME (store), EDGE_MODELS_DIR (model store), EDGE_PROVIDER (tensorrt|cuda|cpu),
     EDGE_SAMPLE_FPS (visual samples per second, default 1), EDGE_PAGE_TTL (page token lifetime, s),
-    EDGE_VISUAL_BUNDLE (path of a CLIP/SigLIP bundle instead of the built-in one).
+    EDGE_VISUAL_BUNDLE (path of a CLIP/SigLIP bundle instead of the built-in one), EDGE_SOURCES (what
+    indexing extracts; default visual,text_in_video,conversation), EDGE_SPEECH_THREADS (whisper.cpp threads).
 
     Results are JSON on stdout; progress and logs on stderr. Exit codes: 0 success, 1 some inputs failed
     (the rest were processed), 2 bad request (stdout holds the API's error body), 3 models missing or corrupt.
@@ -95,15 +121,13 @@ def index_cmd(obj: _Context, paths: tuple[Path, ...], name: str | None) -> None:
     Unchanged files are skipped, changed files re-indexed. A broken file is reported and the rest go on;
     the exit code is then 1. Each folder joins an index (--name) that /classify/bulk can target.
     """
-    from edge.library import Indexer
-
     indexes = {}
     for path in paths:
         if path.is_dir():
             resolved = path.resolve()
             index_name = name or resolved.name
             indexes[index_name] = obj.store.ensure_index(index_name, str(resolved))
-    report = Indexer(obj.store, obj.bundle, obj.settings.sample_fps).index(list(paths))
+    report = obj.indexer().index(list(paths))
     _emit({**asdict(report), "indexes": [{"name": n, "index_id": i} for n, i in indexes.items()]})
     if report.failed:
         sys.exit(EXIT_PARTIAL)
@@ -180,7 +204,7 @@ def classify_cmd(obj: _Context, request_file, videos, index_id, classes, options
             body["video_ids"] = [_video_id(obj, v) for v in videos]
     try:
         request = parse_request(body, bulk=bulk)
-        _emit(Classifier(obj.store, obj.bundle, obj.settings.page_ttl_s).classify(request))
+        _emit(Classifier(obj.store, obj.bundle, obj.settings.page_ttl_s, text=obj.text).classify(request))
     except ApiError as exc:
         _emit(exc.body())
         _fail(exc.message, EXIT_BAD_REQUEST)
@@ -191,12 +215,43 @@ def _video_id(obj: _Context, video: str) -> str:
     path = Path(video)
     if not path.is_file():
         return video
-    from edge.library import Indexer
-
-    report = Indexer(obj.store, obj.bundle, obj.settings.sample_fps).index([path])
+    report = obj.indexer(preload=False).index([path])
     if report.failed:
         _fail(f"{video}: {report.failed[0]['error']}", EXIT_BAD_REQUEST)
     return (report.indexed or report.unchanged)[0]["video_id"]
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60):02d}:{seconds % 60:04.1f}"
+
+
+@main.command("transcript")
+@click.argument("video")
+@click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True)
+@click.option("--source", type=click.Choice(["conversation", "text_in_video"]), default="conversation",
+              show_default=True, help="What was said, or the text shown on screen.")
+@click.pass_obj
+def transcript_cmd(obj: _Context, video: str, fmt: str, source: str) -> None:
+    """Print what a video says (its timed transcript) or shows as text. VIDEO: an id or a file (indexed first)."""
+    from edge.textmatch import TimedText, sentence_windows
+
+    video_id = _video_id(obj, video)
+    timed = obj.store.timed_text(video_id, source, obj.text.key(source))
+    if timed is None:
+        _fail(f"video {video_id} is not indexed for {source} with the current models; run `edge index` on it "
+              f"(EDGE_SOURCES must include {source})", EXIT_BAD_REQUEST)
+    if source == "conversation":
+        lines = sentence_windows([TimedText(i["start"], i["end"], i["text"]) for i in timed.items])
+        lines = [{"start": w.start, "end": w.end, "text": w.text} for w in lines]
+        payload = {"video_id": video_id, "language": timed.language, "sentences": lines, "words": timed.items}
+    else:
+        lines = timed.items
+        payload = {"video_id": video_id, "spans": lines}
+    if fmt == "json":
+        _emit(payload)
+    else:
+        for line in lines:
+            click.echo(f"[{_clock(line['start'])} - {_clock(line['end'])}] {line['text']}")
 
 
 @main.command("page")
@@ -281,9 +336,11 @@ def serve_cmd(obj: _Context, host: str, port: int, api_keys: tuple[str, ...], wa
     if folders:
         from edge.watch import Watcher
 
-        watcher = Watcher(obj.settings.db_path, obj.bundle, obj.settings.sample_fps, folders, poll_interval, settle)
+        obj.indexer()  # loads the models of every source now: a missing one fails here, clearly
+        watcher = Watcher(obj.settings.db_path, obj.bundle, obj.settings.sample_fps, folders, poll_interval, settle,
+                          obj.text, obj.settings.sources)
     app = create_app(obj.store, obj.bundle, obj.settings.page_ttl_s, keys, int(rate_limit) if rate_limit else None,
-                     watcher, ready_timeout)
+                     watcher, ready_timeout, text=obj.text)
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import platformdirs
 
 MODEL_STORE_VERSION = "v1"
+ALL_SOURCES = ("visual", "text_in_video", "conversation")
 
 
 def _env_path(name: str, default: Path) -> Path:
@@ -26,6 +27,7 @@ class Settings:
     sample_fps: float          # EDGE_SAMPLE_FPS: visual samples per second of video
     page_ttl_s: float          # EDGE_PAGE_TTL: lifetime of a page token in seconds
     threads: int               # EDGE_THREADS: intra-op threads per ONNX session (0 = onnxruntime's choice)
+    sources: tuple[str, ...]   # EDGE_SOURCES: what `edge index` extracts: visual,text_in_video,conversation
 
     @property
     def db_path(self) -> Path:
@@ -44,4 +46,5 @@ def load_settings() -> Settings:
         sample_fps=float(os.environ.get("EDGE_SAMPLE_FPS", "1.0")),
         page_ttl_s=float(os.environ.get("EDGE_PAGE_TTL", "300")),
         threads=int(os.environ.get("EDGE_THREADS", "0")),
+        sources=tuple(s.strip() for s in os.environ.get("EDGE_SOURCES", ",".join(ALL_SOURCES)).split(",") if s.strip()),
     )

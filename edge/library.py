@@ -17,7 +17,10 @@ import numpy as np
 
 from edge.decode import VIDEO_EXTENSIONS, VideoError, VideoInfo, probe, sample_frames
 from edge.hashing import sha256_file
+from edge.audio import AudioError
+from edge.config import ALL_SOURCES as SOURCES
 from edge.store import Segments, Store
+from edge.textsources import CONVERSATION, TEXT_IN_VIDEO, TextModels, conversation, screen_text
 
 log = logging.getLogger("edge.index")
 
@@ -131,26 +134,43 @@ class ChangeGate:
         return False
 
 
-def encode_visual(path: Path, info: VideoInfo, image_encoder, sample_fps: float,
-                  progress: Callable[[str], None] | None = None) -> tuple[Segments, int]:
-    """Segments for one video, and how many samples the image encoder really saw."""
+class VisualSampler:
+    """Takes every sample; encodes the changed ones in batches, and each sample keeps the vector it uses."""
+
+    def __init__(self, image_encoder):
+        self.image_encoder, self.gate = image_encoder, ChangeGate()
+        self.encoded = 0
+        self._vectors, self._batch, self._rows = [], [], []  # rows[i]: the encoded vector sample i uses
+
+    def feed(self, t: float, frame: np.ndarray) -> None:
+        if self.gate.changed(t, frame):
+            self._batch.append(frame)
+            self.encoded += 1
+        self._rows.append(self.encoded - 1)
+        if len(self._batch) == _BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            self._vectors.append(self.image_encoder.encode(self._batch))
+            self._batch = []
+
+    def segments(self, starts: np.ndarray, ends: np.ndarray) -> Segments:
+        self._flush()
+        return Segments(starts, ends, np.concatenate(self._vectors)[self._rows].astype(np.float16))
+
+
+def scan_samples(path: Path, info: VideoInfo, sample_fps: float, consumers: list[Callable[[float, np.ndarray], None]],
+                 progress: Callable[[str], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Decode the samples once and hand each to every consumer; return the samples' (starts, ends)."""
     step = 1.0 / sample_fps
-    gate = ChangeGate()
-    times, vectors, batch, rows = [], [], [], []  # rows[i]: the encoded vector sample i uses
-    encoded = 0
+    times = []
     for t, frame in _threaded_samples(path, sample_fps):
         times.append(t)
-        if gate.changed(t, frame):
-            batch.append(frame)
-            encoded += 1
-        rows.append(encoded - 1)
-        if len(batch) == _BATCH:
-            vectors.append(image_encoder.encode(batch))
-            batch = []
+        for consume in consumers:
+            consume(t, frame)
         if progress and len(times) % _PROGRESS_EVERY == 0:
             progress(f"event=progress path={path} at_s={t:.0f} duration_s={info.duration:.0f}")
-    if batch:
-        vectors.append(image_encoder.encode(batch))
     if not times:
         raise VideoError("no frame could be decoded")
     # A file cut short (still being copied, damaged) would answer for a video it does not hold.
@@ -159,13 +179,37 @@ def encode_visual(path: Path, info: VideoInfo, image_encoder, sample_fps: float,
                          f"of {info.duration:.1f} s")
     starts = np.asarray(times, np.float32)
     ends = np.minimum(starts + step, max(info.duration, float(starts[-1]) + step)).astype(np.float32)
-    return Segments(starts, ends, np.concatenate(vectors)[rows].astype(np.float16)), encoded
+    return starts, ends
+
+
+def encode_visual(path: Path, info: VideoInfo, image_encoder, sample_fps: float,
+                  progress: Callable[[str], None] | None = None) -> tuple[Segments, int]:
+    """Visual segments for one video, and how many samples the image encoder really saw."""
+    sampler = VisualSampler(image_encoder)
+    starts, ends = scan_samples(path, info, sample_fps, [sampler.feed], progress)
+    return sampler.segments(starts, ends), sampler.encoded
 
 
 class Indexer:
-    def __init__(self, store: Store, bundle, sample_fps: float,
+    """Indexes videos for the configured sources; a video already indexed for some gets only the missing ones.
+
+    The frame sources (visual, text_in_video) share one decode; speech runs after it, never beside it:
+    whisper.cpp's threads busy-wait and slow down many-fold when other work holds the cores.
+    """
+
+    def __init__(self, store: Store, bundle, sample_fps: float, text: TextModels | None = None,
+                 sources: tuple[str, ...] = ("visual",),
                  progress: Callable[[str], None] = lambda message: log.info(message)):
-        self.store, self.bundle, self.sample_fps, self.progress = store, bundle, sample_fps, progress
+        unknown = set(sources) - set(SOURCES)
+        if unknown or not sources:
+            raise ValueError(f"sources must be some of {', '.join(SOURCES)}; got {', '.join(sources) or 'none'}")
+        if text is None and set(sources) - {"visual"}:
+            raise ValueError("conversation and text_in_video need the text models")
+        self.store, self.bundle, self.sample_fps, self.text = store, bundle, sample_fps, text
+        self.sources, self.progress = tuple(s for s in SOURCES if s in sources), progress
+
+    def key(self, source: str) -> str:
+        return self.bundle.key if source == "visual" else self.text.key(source)
 
     def index(self, paths: list[Path]) -> IndexReport:
         report = IndexReport()
@@ -174,33 +218,36 @@ class Indexer:
             self._index_one(path, report, f"{n}/{len(candidates)}")
         return report
 
+    def _missing(self, video_id: str) -> list[str]:
+        return [s for s in self.sources if not self.store.has_segments(video_id, s, self.key(s))]
+
     def _index_one(self, path: Path, report: IndexReport, position: str) -> None:
         key = str(path)
         try:
             stat = path.stat()
             known = self.store.file_row(key)
             if (known and known[3] == "indexed" and known[1] == stat.st_size and known[2] == stat.st_mtime_ns
-                    and self.store.has_segments(known[0], "visual", self.bundle.key)):
+                    and not self._missing(known[0])):
                 report.unchanged.append({"path": key, "video_id": known[0]})
                 self.progress(f"event=unchanged n={position} path={key} video_id={known[0]}")
                 return
             started = time.perf_counter()
             info = probe(path)
             video_id = video_id_for(path)
-            samples = encoded = 0
-            if not self.store.has_segments(video_id, "visual", self.bundle.key):
-                segments, encoded = encode_visual(path, info, self.bundle.image_encoder, self.sample_fps,
-                                                  self.progress)
-                samples = len(segments.starts)
-                self.store.put_video(video_id, path.name, info, {("visual", self.bundle.key): segments})
+            missing = self._missing(video_id)
+            stats = self._extract(path, video_id, info, missing) if missing else {}
             self.store.record_file(key, stat.st_size, stat.st_mtime_ns, "indexed", video_id)
             if known and known[0] and known[0] != video_id:
                 self.store.drop_unreferenced_videos()
             elapsed = time.perf_counter() - started
-            report.indexed.append({"path": key, "video_id": video_id, "duration": round(info.duration, 3)})
+            entry = {"path": key, "video_id": video_id, "duration": round(info.duration, 3), "sources": missing}
+            if stats.get("warnings"):
+                entry["warnings"] = stats.pop("warnings")
+            report.indexed.append(entry)
+            details = " ".join(f"{k}={v}" for k, v in stats.items())
             self.progress(f"event=indexed n={position} path={key} video_id={video_id} "
-                          f"duration_s={info.duration:.1f} samples={samples} encoded={encoded} elapsed_s={elapsed:.2f} "
-                          f"speed_x={info.duration / max(elapsed, 1e-9):.1f}")
+                          f"duration_s={info.duration:.1f} sources={','.join(missing) or '-'} {details} "
+                          f"elapsed_s={elapsed:.2f} speed_x={info.duration / max(elapsed, 1e-9):.1f}")
         except Exception as exc:  # one broken file never stops the batch
             message = str(exc) or type(exc).__name__
             try:
@@ -211,3 +258,33 @@ class Indexer:
                 pass
             report.failed.append({"path": key, "error": message})
             self.progress(f"event=failed n={position} path={key} error={message!r}")
+
+    def _extract(self, path: Path, video_id: str, info: VideoInfo, missing: list[str]) -> dict:
+        """Run the missing sources on one video and store what they found in one transaction."""
+        segments, timed, stats = {}, {}, {"warnings": []}
+        visual = VisualSampler(self.bundle.image_encoder) if "visual" in missing else None
+        reader = self.text.ocr.reader(1.0 / self.sample_fps) if TEXT_IN_VIDEO in missing else None
+        if visual or reader:
+            consumers = [c.feed for c in (visual, reader) if c]
+            starts, ends = scan_samples(path, info, self.sample_fps, consumers, self.progress)
+            if visual:
+                segments[("visual", self.key("visual"))] = visual.segments(starts, ends)
+                stats.update(samples=len(starts), encoded=visual.encoded)
+            if reader:
+                t0 = time.process_time()
+                spans = reader.finish(info.duration)
+                source = (TEXT_IN_VIDEO, self.key(TEXT_IN_VIDEO))
+                segments[source], timed[source] = screen_text(spans, self.text)
+                stats.update(text_spans=len(spans), ocr_cpu_s=round(reader.stats["cpu_s"] + time.process_time() - t0, 2))
+        if CONVERSATION in missing:
+            source = (CONVERSATION, self.key(CONVERSATION))
+            t0 = time.perf_counter()
+            try:
+                segments[source], timed[source] = conversation(path, self.text)
+                stats.update(words=len(timed[source].items), language=timed[source].language or "-",
+                             speech_s=round(time.perf_counter() - t0, 2), speech_threads=self.text.transcriber.last_threads)
+            except AudioError as exc:  # the pictures are still worth indexing; the track stays reported
+                stats["warnings"].append(f"conversation: {exc}")
+                self.progress(f"event=source_failed path={path} source=conversation error={str(exc)!r}")
+        self.store.put_video(video_id, path.name, info, segments, timed)
+        return stats

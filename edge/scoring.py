@@ -18,6 +18,8 @@ from typing import Callable
 
 import numpy as np
 
+from edge.textmatch import TimedText, screen_text_matches, spoken_hits
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -60,6 +62,50 @@ def find_clips(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, min_cli
     for lo, hi in zip(edges[::2], edges[1::2]):
         peak = lo + int(np.argmax(scores[lo:hi]))
         clips.append(Clip(float(starts[lo]), float(ends[hi - 1]), float(scores[peak]), option, prompt_at(peak)))
+    return clips
+
+
+def segment_clips(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, min_clip_score: float, option: str,
+                  prompt_at: Callable[[int], str], gap_s: float = 1.0) -> list[Clip]:
+    """Clips of timed-text segments (sentence windows, on-screen text spans), which need not be adjacent in
+    time nor ordered like visual samples: one clip per passing segment, merged with the clips it overlaps or
+    nearly touches (within `gap_s`). A merged clip keeps the best score and its prompt."""
+    passing = sorted(np.flatnonzero(scores >= min_clip_score), key=lambda i: (starts[i], ends[i]))
+    clips: list[Clip] = []
+    for i in passing:
+        clip = Clip(float(starts[i]), float(ends[i]), float(scores[i]), option, "")
+        if clips and clip.start <= clips[-1].end + gap_s:
+            last = clips[-1]
+            best = clip if clip.score > last.score else last
+            clips[-1] = Clip(last.start, max(last.end, clip.end), best.score, option, best.prompt or prompt_at(i))
+        else:
+            clips.append(Clip(clip.start, clip.end, clip.score, option, prompt_at(i)))
+    return clips
+
+
+def exact_clips(items: list[dict], prompts: tuple[str, ...], option: str) -> list[Clip]:
+    """Exact-match clips of one class in a video's timed text (see edge.textmatch).
+
+    Spoken words: every occurrence of a prompt, from its first word's start to its last word's end.
+    On-screen text: every text span holding a prompt. A clip's score is the reader's confidence in what it
+    read (mean token probability of the words, or the OCR confidence), x 100, lowered by 10% when a
+    misread character had to be tolerated.
+    """
+    clips = []
+    if option == "conversation":
+        words = [TimedText(i["start"], i["end"], i["text"]) for i in items]
+        for prompt in prompts:
+            for hit in spoken_hits(words, prompt):
+                p = [i["p"] for i in items if hit.start <= i["start"] and i["end"] <= hit.end] or [1.0]
+                clips.append(Clip(hit.start, hit.end, 100.0 * float(np.mean(p)), option, prompt))
+    else:
+        for item in items:
+            for prompt in prompts:
+                exact = screen_text_matches(item["text"], prompt, tolerant=False)
+                if exact or screen_text_matches(item["text"], prompt):
+                    score = 100.0 * item["confidence"] * (1.0 if exact else 0.9)
+                    clips.append(Clip(item["start"], item["end"], score, option, prompt))
+                    break
     return clips
 
 

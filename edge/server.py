@@ -100,9 +100,10 @@ def _paged(items: list[dict], request: Request) -> dict:
 
 
 def create_app(store: Store, bundle, page_ttl_s: float, api_keys: list[str],
-               rate_limit: int | None = None, watcher=None, ready_timeout_s: float = 10.0) -> Starlette:
-    """`watcher` (an edge.watch.Watcher) runs with the app: started at start-up, stopped on shutdown (SIGTERM)."""
-    classifier = Classifier(store, bundle, page_ttl_s)
+               rate_limit: int | None = None, watcher=None, ready_timeout_s: float = 10.0, text=None) -> Starlette:
+    """`watcher` (an edge.watch.Watcher) runs with the app: started at start-up, stopped on shutdown (SIGTERM).
+    `text` (edge.textsources.TextModels) makes conversation and text_in_video available."""
+    classifier = Classifier(store, bundle, page_ttl_s, text=text)
     # One sqlite3 connection and the classifier's caches are shared: one request works on them at a time,
     # in a worker thread so the event loop keeps accepting connections meanwhile. A threading lock (not an
     # asyncio one) because a cancelled request must not release the lock while its thread still runs.
@@ -181,7 +182,7 @@ def create_app(store: Store, bundle, page_ttl_s: float, api_keys: list[str],
             entries.append({"_id": index.index_id, "index_name": index.name, "created_at": rfc3339(index.created_at),
                             "video_count": len(videos),
                             "total_duration": round(sum(v.duration for v in videos), 3),
-                            "engines": [{"engine_name": bundle.name, "engine_options": ["visual"]}]})
+                            "engines": [{"engine_name": bundle.name, "engine_options": list(classifier.available)}]})
         return entries
 
     def index_videos(index_id: str) -> list[dict]:

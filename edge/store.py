@@ -26,6 +26,10 @@ CREATE TABLE IF NOT EXISTS segments (
   video_id TEXT NOT NULL, source TEXT NOT NULL, model_key TEXT NOT NULL, count INTEGER NOT NULL,
   starts BLOB NOT NULL, ends BLOB NOT NULL, texts TEXT, dim INTEGER NOT NULL, vectors BLOB NOT NULL,
   PRIMARY KEY (video_id, source, model_key));
+-- what was read or heard, item by item (spoken words, on-screen text spans), for exact matching and inspection
+CREATE TABLE IF NOT EXISTS timed_text (
+  video_id TEXT NOT NULL, source TEXT NOT NULL, model_key TEXT NOT NULL, language TEXT, items TEXT NOT NULL,
+  PRIMARY KEY (video_id, source, model_key));
 CREATE TABLE IF NOT EXISTS indexes (index_id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS index_roots (index_id TEXT NOT NULL, root TEXT NOT NULL, PRIMARY KEY (index_id, root));
 -- durable work queue of watched folders (edge.watch): a path is queued, running, done or failed
@@ -42,6 +46,12 @@ class Segments:
     ends: np.ndarray     # float32 [n]
     vectors: np.ndarray  # float16 [n, dim], unit rows
     texts: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class TimedItems:
+    language: str | None
+    items: list[dict]    # {"start", "end", "text", ...}: spoken words or on-screen text spans, in time order
 
 
 @dataclass(frozen=True)
@@ -99,10 +109,13 @@ class Store:
         with self._tx() as db:
             orphan = "SELECT video_id FROM videos WHERE video_id NOT IN (SELECT video_id FROM files WHERE video_id IS NOT NULL)"
             db.execute(f"DELETE FROM segments WHERE video_id IN ({orphan})")
+            db.execute(f"DELETE FROM timed_text WHERE video_id IN ({orphan})")
             db.execute(f"DELETE FROM videos WHERE video_id IN ({orphan})")
 
-    def put_video(self, video_id: str, filename: str, info: VideoInfo, segments: dict[tuple[str, str], Segments]) -> None:
-        """Register a video and replace its segments for the given (source, model_key) pairs atomically."""
+    def put_video(self, video_id: str, filename: str, info: VideoInfo, segments: dict[tuple[str, str], Segments],
+                  timed_text: dict[tuple[str, str], TimedItems] | None = None) -> None:
+        """Register a video and replace its segments (and timed text) for the given (source, model_key)
+        pairs atomically."""
         with self._tx() as db:
             db.execute(
                 "INSERT INTO videos VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(video_id) DO UPDATE SET "
@@ -116,6 +129,9 @@ class Store:
                     (video_id, source, model_key, len(seg.starts), seg.starts.astype(np.float32).tobytes(),
                      seg.ends.astype(np.float32).tobytes(), json.dumps(seg.texts) if seg.texts is not None else None,
                      int(seg.vectors.shape[1]), np.ascontiguousarray(seg.vectors, dtype=np.float16).tobytes()))
+            for (source, model_key), timed in (timed_text or {}).items():
+                db.execute("INSERT OR REPLACE INTO timed_text VALUES (?,?,?,?,?)",
+                           (video_id, source, model_key, timed.language, json.dumps(timed.items)))
 
     def has_segments(self, video_id: str, source: str, model_key: str) -> bool:
         return self._db.execute("SELECT 1 FROM segments WHERE video_id=? AND source=? AND model_key=?",
@@ -131,6 +147,11 @@ class Store:
         return Segments(np.frombuffer(starts, np.float32), np.frombuffer(ends, np.float32),
                         np.frombuffer(vectors, np.float16).reshape(count, dim),
                         json.loads(texts) if texts else None)
+
+    def timed_text(self, video_id: str, source: str, model_key: str) -> TimedItems | None:
+        row = self._db.execute("SELECT language, items FROM timed_text WHERE video_id=? AND source=? AND model_key=?",
+                               (video_id, source, model_key)).fetchone()
+        return TimedItems(row[0], json.loads(row[1])) if row else None
 
     def videos(self, video_ids: list[str] | None = None, roots: list[str] | None = None) -> list[VideoRow]:
         """Registered videos (one row per video, with one current path), optionally filtered."""

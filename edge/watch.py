@@ -68,8 +68,9 @@ class _ChangeSignal:
 
 class Watcher:
     def __init__(self, db_path: Path, bundle, sample_fps: float, folders: dict[str, Path],
-                 interval_s: float = 2.0, settle_s: float = 2.0):
+                 interval_s: float = 2.0, settle_s: float = 2.0, text=None, sources: tuple[str, ...] = ("visual",)):
         self.db_path, self.bundle, self.sample_fps = db_path, bundle, sample_fps
+        self.text, self.sources = text, sources
         self.folders = {name: Path(path).expanduser().resolve() for name, path in folders.items()}
         self.interval_s, self.settle_s = interval_s, settle_s
         self._stop = threading.Event()
@@ -159,7 +160,7 @@ class Watcher:
 
     # worker
     def _work_loop(self, store: Store) -> None:
-        indexer = Indexer(store, self.bundle, self.sample_fps)
+        indexer = Indexer(store, self.bundle, self.sample_fps, self.text, self.sources)
         while not self._stop.is_set():
             path = store.claim_job()
             if path is None:

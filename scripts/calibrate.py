@@ -1,6 +1,7 @@
 """Fit a visual bundle's calibration (raw similarity -> 0-100) from calibration/visual-examples.json.
 
     python scripts/calibrate.py                       # the built-in ConSE bundle -> calibration/conse.json
+    python scripts/calibrate.py --text                # text matching (conversation, text_in_video) -> calibration/text.json
     EDGE_VISUAL_BUNDLE=/path/bundle python scripts/calibrate.py --out /path/bundle/calibration.json
 
 Each example image (and a few deterministic augmentations of it) is encoded by the bundle's image
@@ -79,12 +80,24 @@ def auc(scores: np.ndarray, y: np.ndarray) -> float:
     return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--examples", type=Path, default=CALIBRATION_DIR / "visual-examples.json")
-    parser.add_argument("--out", type=Path, default=CONSE_CALIBRATION)
-    args = parser.parse_args()
-    spec = json.loads(args.examples.read_text())
+def text_pairs(examples: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Text calibration: every prompt against every text of calibration/text-examples.json; a pair is
+    positive when both belong to the same topic. The feature is the z-score against the reference sentences."""
+    from edge.textsources import TextModels
+
+    spec = json.loads(examples.read_text())
+    models = TextModels(load_settings(), {"kind": "logistic", "feature": "zscore", "a": 1.0, "b": 0.0})
+    prompts = [(t, p) for t, topic in enumerate(spec["topics"]) for p in topic["prompts"]]
+    texts = [(t, x) for t, topic in enumerate(spec["topics"]) for x in topic["texts"]]
+    prompt_vectors = models.encoder.encode([p for _, p in prompts])
+    scale, offset = models.calibration.prompt_affine(prompt_vectors)
+    features = models.encoder.encode([x for _, x in texts]) @ (prompt_vectors * scale[:, None]).T - offset
+    same = np.array([[tt == tp for tp, _ in prompts] for tt, _ in texts])
+    return features.ravel(), same.ravel().astype(int)
+
+
+def image_pairs(examples: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    spec = json.loads(examples.read_text())
     settings = load_settings()
     feature = "cosine" if settings.visual_bundle != "conse" else "zscore"
     bundle = load_visual_bundle(settings, {"kind": "logistic", "feature": feature, "a": 1.0, "b": 0.0})
@@ -103,7 +116,23 @@ def main() -> None:
                 continue
             xs.append(features[:, j])
             ys.append(np.full(len(frames), int(prompt in item["positive"])))
-    x, y = np.concatenate(xs), np.concatenate(ys)
+    return np.concatenate(xs), np.concatenate(ys), feature
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--text", action="store_true", help="fit the text-matching calibration instead")
+    parser.add_argument("--examples", type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    if args.text:
+        args.examples = args.examples or CALIBRATION_DIR / "text-examples.json"
+        args.out = args.out or CALIBRATION_DIR / "text.json"
+        (x, y), feature = text_pairs(args.examples), "zscore"
+    else:
+        args.examples = args.examples or CALIBRATION_DIR / "visual-examples.json"
+        args.out = args.out or CONSE_CALIBRATION
+        x, y, feature = image_pairs(args.examples)
     a, b = fit_logistic(x, y)
     scores = 100 / (1 + np.exp(-a * (x - b)))
     result = {"kind": "logistic", "feature": feature, "a": round(a, 4), "b": round(b, 4),

@@ -43,9 +43,12 @@ def shared_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def edge_home(tmp_path, monkeypatch, shared_cache) -> Path:
-    """A fresh store per test; derived caches (label embeddings) are shared so they are computed once."""
+    """A fresh store per test; derived caches (label embeddings) are shared so they are computed once.
+    Indexing extracts the visual source only unless a test asks for more: OCR and speech have tests of
+    their own, and the visual tests index the same sample many times."""
     home = tmp_path / "home"
     monkeypatch.setenv("EDGE_HOME", str(home))
+    monkeypatch.setenv("EDGE_SOURCES", "visual")
     monkeypatch.setenv("EDGE_CACHE_DIR", str(shared_cache))
     return home
 

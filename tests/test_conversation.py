@@ -1,0 +1,132 @@
+"""conversation: real espeak-ng speech through PyAV, whisper.cpp and the text encoder; exact and semantic matching."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import run_edge
+
+from edge.config import load_settings
+from edge.contract import parse_request
+from edge.store import Store
+
+SPEECH_ENV = {"EDGE_SOURCES": "visual,conversation"}
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory, models_dir):
+    """The speech media, indexed once for the module (visual + conversation) into its own store."""
+    from speech_media import make_speech_media
+
+    from edge.bundles import load_visual_bundle
+    from edge.library import Indexer
+    from edge.textsources import TextModels
+
+    folder = tmp_path_factory.mktemp("speech")
+    truth = make_speech_media(folder)
+    settings = load_settings()
+    home = tmp_path_factory.mktemp("speech-home")  # the CLI tests use this store too (EDGE_HOME)
+    store = Store(home / "edge.sqlite")
+    text = TextModels(settings)
+    report = Indexer(store, load_visual_bundle(settings), settings.sample_fps, text,
+                     ("visual", "conversation")).index([folder])
+    assert not report.failed
+    ids = {e["path"].rsplit("/", 1)[1]: e["video_id"] for e in report.indexed}
+    return {"folder": folder, "truth": truth, "store": store, "text": text, "ids": ids, "settings": settings,
+            "env": {**SPEECH_ENV, "EDGE_HOME": str(home)}}
+
+
+def _classify(speech, videos, classes, option="semantic", **threshold):
+    from edge.bundles import load_visual_bundle
+    from edge.classify import Classifier
+
+    body = {"video_ids": [speech["ids"][v] for v in videos], "options": ["conversation"],
+            "conversation_option": option, "classes": classes, "include_clips": True,
+            "threshold": {"min_video_score": 1, "min_duration_ratio": 0.01, **threshold}}
+    classifier = Classifier(speech["store"], load_visual_bundle(speech["settings"]), text=speech["text"])
+    return classifier.classify(parse_request(body))
+
+
+def _word_error_rate(reference: str, hypothesis: str) -> float:
+    from edge.textmatch import normalise
+
+    ref, hyp = normalise(reference), normalise(hypothesis)
+    dist = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, dist[0] = dist[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, dist[j] = dist[j], min(dist[j] + 1, dist[j - 1] + 1, prev + (r != h))
+    return dist[-1] / len(ref)
+
+
+def test_transcript_is_english_with_few_errors(speech):
+    timed = speech["store"].timed_text(speech["ids"]["news.mp4"], "conversation", speech["text"].key("conversation"))
+    assert timed.language == "en"
+    hypothesis = " ".join(w["text"] for w in timed.items)
+    assert _word_error_rate(speech["truth"]["news.mp4"]["text"], hypothesis) <= 0.25
+    starts = [w["start"] for w in timed.items]
+    assert starts == sorted(starts) and all(w["start"] <= w["end"] for w in timed.items)
+
+
+def test_semantic_finds_the_weather_forecast_span(speech):
+    result = _classify(speech, ["news.mp4"], [{"name": "weather", "prompts": ["weather forecast"]},
+                                              {"name": "sport", "prompts": ["football results"]}])
+    classes = {c["name"]: c for c in result["data"][0]["classes"]}
+    truth = speech["truth"]["news.mp4"]["truth"]
+    best = max(classes["weather"]["clips"], key=lambda c: c["score"])
+    assert best["option"] == "conversation" and best["score"] >= 75
+    assert abs(best["start"] - truth["weather"][0]) <= 1.0 and abs(best["end"] - truth["weather"][1]) <= 1.0
+    sport = max(classes["sport"]["clips"], key=lambda c: c["score"])
+    assert abs(sport["start"] - truth["sport"][0]) <= 1.0 and abs(sport["end"] - truth["sport"][1]) <= 1.0
+
+
+def test_exact_match_finds_a_rare_keyword_with_its_word_times(speech):
+    result = _classify(speech, ["news.mp4"], [{"name": "sax", "prompts": ["Saxophone"]},
+                                              {"name": "phone", "prompts": ["phone"]}], option="exact_match")
+    (video,) = result["data"]
+    (cls,) = video["classes"]  # "phone" is only part of a word: no hit
+    (clip,) = cls["clips"]
+    start, end = speech["truth"]["news.mp4"]["truth"]["keyword"]
+    assert cls["name"] == "sax" and clip["prompt"] == "Saxophone"
+    assert abs(clip["start"] - start) <= 0.5 and abs(clip["end"] - end) <= 0.5
+
+
+@pytest.mark.parametrize("option", ["semantic", "exact_match"])
+def test_silence_music_and_no_audio_return_nothing(speech, option):
+    classes = [{"name": "weather", "prompts": ["weather forecast", "rain"]},
+               {"name": "talk", "prompts": ["somebody speaking", "thank you", "music"]}]
+    result = _classify(speech, ["silent.mp4", "music.mp4", "noaudio.mp4"], classes, option)
+    assert result["data"] == []
+    for name in ("silent.mp4", "music.mp4", "noaudio.mp4"):
+        timed = speech["store"].timed_text(speech["ids"][name], "conversation", speech["text"].key("conversation"))
+        assert timed.items == [] and timed.language is None
+
+
+def test_class_overrides_choose_exact_or_semantic(speech):
+    classes = [{"name": "sax-exact", "prompts": ["saxophone"], "conversation_option": "exact_match"},
+               {"name": "weather-semantic", "prompts": ["the weather tomorrow"]}]
+    result = _classify(speech, ["news.mp4"], classes, option="semantic")
+    names = {c["name"]: c for c in result["data"][0]["classes"]}
+    assert len(names["sax-exact"]["clips"]) == 1
+    assert names["weather-semantic"]["clips"]
+
+
+def test_cli_transcript_and_exact_match(speech):
+    news = str(speech["folder"] / "news.mp4")
+    code, payload, err = run_edge("transcript", news, env=speech["env"])
+    assert code == 0, err
+    assert payload["language"] == "en" and "saxophone" in " ".join(w["text"].lower() for w in payload["words"])
+    proc = subprocess.run([sys.executable, "-m", "edge", "transcript", payload["video_id"], "--format", "text"],
+                          capture_output=True, text=True, env={**os.environ, **speech["env"]})
+    assert re.match(r"\[00:0\d\.\d - 00:\d\d\.\d\] Good evening", proc.stdout), proc.stdout
+    code, result, err = run_edge("classify", "--video", payload["video_id"], "--class", "sax: saxophone",
+                                 "--options", "conversation", "--conversation-option", "exact_match",
+                                 "--include-clips", "--min-duration-ratio", "0.01", "--min-video-score", "1",
+                                 env=speech["env"])
+    assert code == 0, err
+    (clip,) = result["data"][0]["classes"][0]["clips"]
+    assert abs(clip["start"] - speech["truth"]["news.mp4"]["truth"]["keyword"][0]) <= 0.5
