@@ -21,30 +21,43 @@ class Calibration:
     a: float
     b: float
     reference: np.ndarray | None = None  # [n, dim] unit vectors of typical frames, or None: raw cosine
+    centered: bool = False  # also remove each segment's own mean similarity to the reference (zscore_centered)
 
     @classmethod
     def from_dict(cls, spec: dict, reference: np.ndarray | None = None) -> "Calibration":
         if spec.get("kind") != "logistic":
             raise ValueError(f"unsupported calibration kind {spec.get('kind')!r}")
         feature = spec.get("feature", "cosine")
-        if feature not in ("cosine", "zscore"):
+        if feature not in ("cosine", "zscore", "zscore_centered"):
             raise ValueError(f"unsupported calibration feature {feature!r}")
-        if feature == "zscore" and reference is None:
-            raise ValueError("a zscore calibration needs the bundle's reference vectors")
-        return cls(float(spec["a"]), float(spec["b"]), reference if feature == "zscore" else None)
+        if feature != "cosine" and reference is None:
+            raise ValueError(f"a {feature} calibration needs the reference vectors")
+        return cls(float(spec["a"]), float(spec["b"]), reference if feature != "cosine" else None,
+                   feature == "zscore_centered")
 
     @classmethod
     def load(cls, path: Path, reference: np.ndarray | None = None) -> "Calibration":
         return cls.from_dict(json.loads(Path(path).read_text()), reference)
 
-    def prompt_affine(self, prompt_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(scale [P], offset [P]) so that feature = cosine * scale - offset, per prompt."""
+    def prompt_transform(self, prompt_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(matrix [P, dim], offset [P]) so that feature = segment_vector @ matrix.T - offset, per prompt.
+
+        zscore: (cos - mean_p) / std_p, the prompt's cosine against its cosines with the reference set.
+        zscore_centered: the segment's own mean similarity to the reference is removed too (short texts
+        such as signs are close to everything). As that mean is the segment's dot product with the
+        reference centroid c, the feature is (segment - c) . (prompt - c) / std_p, all on the prompt side.
+        """
         n = len(prompt_vectors)
         if self.reference is None:
-            return np.ones(n, np.float32), np.zeros(n, np.float32)
+            return prompt_vectors, np.zeros(n, np.float32)
         sims = prompt_vectors @ self.reference.T
-        mean, std = sims.mean(axis=1), np.maximum(sims.std(axis=1), 1e-6)
-        return (1.0 / std).astype(np.float32), (mean / std).astype(np.float32)
+        scale = 1.0 / np.maximum(sims.std(axis=1), 1e-6)
+        mean = sims.mean(axis=1)
+        if not self.centered:
+            return (prompt_vectors * scale[:, None]).astype(np.float32), (mean * scale).astype(np.float32)
+        centroid = self.reference.mean(axis=0)
+        matrix = (prompt_vectors - centroid) * scale[:, None]
+        return matrix.astype(np.float32), ((mean - centroid @ centroid) * scale).astype(np.float32)
 
     def to_score(self, feature: np.ndarray) -> np.ndarray:
         return (100.0 / (1.0 + np.exp(-self.a * (feature - self.b)))).astype(np.float32)

@@ -124,9 +124,7 @@ class Classifier:
         for name in needed:
             encoder, calibration = ((self.bundle.text_encoder, self.bundle.calibration) if name == "visual"
                                     else (self.text.encoder, self.text.calibration))
-            matrix = self._encode(encoder, prompts)
-            scale, offset = calibration.prompt_affine(matrix)
-            matrices[name] = (matrix * scale[:, None], offset)
+            matrices[name] = calibration.prompt_transform(self._encode(encoder, prompts))
         return EmbeddedPrompts(prompts, class_starts, matrices)
 
     def _key(self, source: str) -> str:

@@ -263,7 +263,7 @@ class Indexer:
         """Run the missing sources on one video and store what they found in one transaction."""
         segments, timed, stats = {}, {}, {"warnings": []}
         visual = VisualSampler(self.bundle.image_encoder) if "visual" in missing else None
-        reader = self.text.ocr.reader(1.0 / self.sample_fps) if TEXT_IN_VIDEO in missing else None
+        reader = self.text.text_reader(1.0 / self.sample_fps) if TEXT_IN_VIDEO in missing else None
         if visual or reader:
             consumers = [c.feed for c in (visual, reader) if c]
             starts, ends = scan_samples(path, info, self.sample_fps, consumers, self.progress)
@@ -271,11 +271,12 @@ class Indexer:
                 segments[("visual", self.key("visual"))] = visual.segments(starts, ends)
                 stats.update(samples=len(starts), encoded=visual.encoded)
             if reader:
-                t0 = time.process_time()
                 spans = reader.finish(info.duration)
                 source = (TEXT_IN_VIDEO, self.key(TEXT_IN_VIDEO))
                 segments[source], timed[source] = screen_text(spans, self.text)
-                stats.update(text_spans=len(spans), ocr_cpu_s=round(reader.stats["cpu_s"] + time.process_time() - t0, 2))
+                ocr = reader.stats
+                stats.update(text_spans=len(spans), ocr_samples=ocr["ocr_samples"],
+                             ocr_s=round(ocr["det_s"] + ocr["rec_s"] + ocr["gate_s"], 2))
         if CONVERSATION in missing:
             source = (CONVERSATION, self.key(CONVERSATION))
             t0 = time.perf_counter()

@@ -80,18 +80,22 @@ def auc(scores: np.ndarray, y: np.ndarray) -> float:
     return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+FEATURE_TEXT = "zscore_centered"
+
+
 def text_pairs(examples: Path) -> tuple[np.ndarray, np.ndarray]:
     """Text calibration: every prompt against every text of calibration/text-examples.json; a pair is
-    positive when both belong to the same topic. The feature is the z-score against the reference sentences."""
+    positive when both belong to the same topic. The feature is the centered z-score against the reference
+    sentences (edge.calibration)."""
     from edge.textsources import TextModels
 
     spec = json.loads(examples.read_text())
-    models = TextModels(load_settings(), {"kind": "logistic", "feature": "zscore", "a": 1.0, "b": 0.0})
+    models = TextModels(load_settings(), {"kind": "logistic", "feature": FEATURE_TEXT, "a": 1.0, "b": 0.0})
     prompts = [(t, p) for t, topic in enumerate(spec["topics"]) for p in topic["prompts"]]
     texts = [(t, x) for t, topic in enumerate(spec["topics"]) for x in topic["texts"]]
     prompt_vectors = models.encoder.encode([p for _, p in prompts])
-    scale, offset = models.calibration.prompt_affine(prompt_vectors)
-    features = models.encoder.encode([x for _, x in texts]) @ (prompt_vectors * scale[:, None]).T - offset
+    matrix, offset = models.calibration.prompt_transform(prompt_vectors)
+    features = models.encoder.encode([x for _, x in texts]) @ matrix.T - offset
     same = np.array([[tt == tp for tp, _ in prompts] for tt, _ in texts])
     return features.ravel(), same.ravel().astype(int)
 
@@ -105,12 +109,12 @@ def image_pairs(examples: Path) -> tuple[np.ndarray, np.ndarray, str]:
     prompts = list(dict.fromkeys([p for item in spec["images"] for p in item["positive"] + item["related"]]
                                  + spec["distractors"]))
     prompt_vectors = bundle.text_encoder.encode(prompts)
-    scale, offset = bundle.calibration.prompt_affine(prompt_vectors)
+    matrix, offset = bundle.calibration.prompt_transform(prompt_vectors)
     xs, ys = [], []
     for item in spec["images"]:
         image = load_image(item["image"])
         frames = [augment(image, how) for how in spec["augmentations"]]
-        features = bundle.image_encoder.encode(frames) @ (prompt_vectors * scale[:, None]).T - offset
+        features = bundle.image_encoder.encode(frames) @ matrix.T - offset
         for j, prompt in enumerate(prompts):
             if prompt in item["related"]:
                 continue
@@ -128,7 +132,7 @@ def main() -> None:
     if args.text:
         args.examples = args.examples or CALIBRATION_DIR / "text-examples.json"
         args.out = args.out or CALIBRATION_DIR / "text.json"
-        (x, y), feature = text_pairs(args.examples), "zscore"
+        (x, y), feature = text_pairs(args.examples), FEATURE_TEXT
     else:
         args.examples = args.examples or CALIBRATION_DIR / "visual-examples.json"
         args.out = args.out or CONSE_CALIBRATION

