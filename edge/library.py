@@ -160,9 +160,44 @@ class VisualSampler:
         return Segments(starts, ends, np.concatenate(self._vectors)[self._rows].astype(np.float16))
 
 
+def _background_priority() -> None:
+    """Lower the calling thread's CPU priority by EDGE_FRAME_NICE (Linux nice values are per thread, and
+    threads it starts inherit them)."""
+    nice = int(os.environ.get("EDGE_FRAME_NICE", "10"))
+    if nice > 0 and hasattr(os, "setpriority"):
+        tid = threading.get_native_id()
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+        except OSError as exc:
+            log.debug("event=nice_failed error=%s", exc)
+
+
 def scan_samples(path: Path, info: VideoInfo, sample_fps: float, consumers: list[Callable[[float, np.ndarray], None]],
                  progress: Callable[[str], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Decode the samples once and hand each to every consumer; return the samples' (starts, ends)."""
+    """Decode the samples once and hand each to every consumer; return the samples' (starts, ends).
+
+    Runs on a thread of its own at background priority (EDGE_FRAME_NICE, default 10), with the decoder and
+    the frame models (single-threaded sessions) under it: speech (whisper.cpp, whose threads spin at
+    barriers and collapse 5x when sharing cores) and API requests then get the CPU first, while frame work
+    alone on the machine runs as fast as ever.
+    """
+    result: list = []
+
+    def run():
+        _background_priority()
+        try:
+            result.append(_scan(path, info, sample_fps, consumers, progress))
+        except BaseException as exc:  # re-raised in the caller's thread
+            result.append(exc)
+    worker = threading.Thread(target=run, name="frames", daemon=True)
+    worker.start()
+    worker.join()
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
+
+
+def _scan(path: Path, info: VideoInfo, sample_fps: float, consumers, progress) -> tuple[np.ndarray, np.ndarray]:
     step = 1.0 / sample_fps
     times = []
     for t, frame in _threaded_samples(path, sample_fps):

@@ -47,13 +47,14 @@ class Transcript:
         return " ".join(w.text for w in self.words)
 
 
-def idle_cores(window_s: float = 0.25) -> float:
-    """How many cores sat idle over a short window (/proc/stat; the load average where that is missing)."""
+def free_cores(window_s: float = 0.25) -> float:
+    """How many cores were free for speech over a short window: idle, or running background-priority (niced)
+    work such as edge's own frame stage, which yields to it (/proc/stat; the load average where missing)."""
     cores = os.cpu_count() or 1
 
     def sample() -> tuple[int, int]:
         fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return fields[3] + fields[4], sum(fields)  # idle + iowait, all
+        return fields[1] + fields[3] + fields[4], sum(fields)  # nice + idle + iowait, all
     try:
         idle0, total0 = sample()
         time.sleep(window_s)
@@ -64,15 +65,16 @@ def idle_cores(window_s: float = 0.25) -> float:
 
 
 def speech_threads() -> int:
-    """EDGE_SPEECH_THREADS, else the cores idle right now (at least one).
+    """EDGE_SPEECH_THREADS, else the cores free right now (at least one).
 
     whisper.cpp's threads meet at a barrier after every operation and spin there; a thread that shares
     its core with other busy work keeps the rest waiting, so with more threads than free cores speech
-    slowed 10-20x. With only the free cores it slows just by the share of CPU it gets."""
+    slowed 5x (2 threads beside visual indexing at equal priority; 10-20x reported elsewhere). With only
+    the free cores it slows just by the share of CPU it gets."""
     value = int(os.environ.get("EDGE_SPEECH_THREADS", "0"))
     if value > 0:
         return value
-    return max(1, min(os.cpu_count() or 1, int(idle_cores() + 0.5)))
+    return max(1, min(os.cpu_count() or 1, int(free_cores() + 0.5)))
 
 
 class WhisperTranscriber:
@@ -91,7 +93,7 @@ class WhisperTranscriber:
             str(model_path), redirect_whispercpp_logs_to=None,
             context_params={"dtw_token_timestamps": True, "dtw_aheads_preset": pw.WHISPER_AHEADS_BASE,
                             "flash_attn": False, "use_gpu": False},
-            n_threads=threads or 1, language="auto", print_progress=False, print_realtime=False,
+            n_threads=threads or 1, language="", print_progress=False, print_realtime=False,
             print_timestamps=False, no_context=True,
             # No temperature fallback: on silence and music it re-decodes each 30 s window up to 5 times
             # (measured: 2.5x real time on 8 s of room tone) for text that is then dropped anyway.

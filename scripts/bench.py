@@ -1,4 +1,5 @@
-"""Performance benchmark for edge: decode, visual indexing, peak memory, classify latency, with targets.
+"""Performance benchmark for edge: decode, visual indexing, peak memory, classify latency, OCR cost and
+speech real-time factor, with targets.
 
     python scripts/bench.py [--seconds 60] [--reps 15] [--keep]
 
@@ -269,6 +270,17 @@ def bench_http(settings, reps: int) -> None:
         server.wait(timeout=30)
 
 
+def bench_text_sources(video: Path, settings) -> None:
+    """text_in_video (scripts/bench_ocr.py) and conversation (scripts/bench_speech.py) rows."""
+    from bench_ocr import bench_ocr
+    from bench_speech import bench_speech
+
+    rows = bench_ocr(settings.models_dir, reps=3, rapidocr=False, log=log)
+    rows += bench_speech(settings.models_dir, visual_video=video, log=log)
+    for r in rows:
+        row(r["name"], r["value"], r["unit"], r.get("target"), r.get("op") or ">=", r.get("note", ""))
+
+
 def print_table(facts: dict) -> None:
     err = sys.stderr
     print("\nedge benchmark\n  " + "\n  ".join(f"{k}: {v}" for k, v in facts.items()), file=err)
@@ -314,6 +326,7 @@ def main(argv=None) -> None:
         bench_peak_rss(videos["720p"], tmp, settings)
         bench_classify(bundle, tmp, settings, args.reps)
         bench_http(settings, args.reps)
+        bench_text_sources(videos["720p"], settings)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

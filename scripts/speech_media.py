@@ -38,11 +38,11 @@ NEWS = [
 ]
 
 
-def speak(text: str, words_per_minute: int = 150) -> np.ndarray:
+def speak(text: str, words_per_minute: int = 150, voice: str = "en-us") -> np.ndarray:
     """espeak-ng's voice for `text`, as 16 kHz mono float32, trimmed to where it is voiced."""
     if shutil.which("espeak-ng") is None:
         raise RuntimeError("espeak-ng is not installed (Debian: apt-get install espeak-ng; `make test` does it)")
-    wav = subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(words_per_minute), "--stdout", text],
+    wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(words_per_minute), "--stdout", text],
                          check=True, capture_output=True).stdout
     return _trim(_resample(wav))
 

@@ -132,3 +132,12 @@ def test_cli_transcript_and_exact_match(speech):
     assert code == 0, err
     (clip,) = result["data"][0]["classes"][0]["clips"]
     assert abs(clip["start"] - speech["truth"]["news.mp4"]["truth"]["keyword"][0]) <= 0.5
+
+
+def test_the_language_is_detected_not_assumed(speech):
+    from speech_media import speak
+
+    german = speak("Morgen wird es im ganzen Land regnen, und am Abend kommt ein starker Wind aus dem Westen.",
+                   voice="de")
+    transcript = speech["text"].transcriber.transcribe(german)
+    assert transcript.language == "de" and "starker wind" in transcript.text.lower()
