@@ -92,6 +92,18 @@ def music(seconds: float) -> np.ndarray:
     return (0.3 * chord * beat).astype(np.float32)
 
 
+def write_broken_audio(path: Path, seconds: int = 4) -> None:
+    """A video whose pictures are fine but whose every AAC packet is overwritten with noise."""
+    write_video(path, [("coffee", seconds)], size=(320, 240), fps=10, audio=music(seconds))
+    with av.open(str(path)) as container:
+        packets = [(p.pos, p.size) for p in container.demux(container.streams.audio[0]) if p.pos is not None and p.size]
+    data = bytearray(Path(path).read_bytes())
+    rng = np.random.default_rng(0)
+    for offset, size in packets:
+        data[offset:offset + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+    Path(path).write_bytes(bytes(data))
+
+
 def make_speech_media(out_dir: Path) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -141,3 +141,19 @@ def test_the_language_is_detected_not_assumed(speech):
                    voice="de")
     transcript = speech["text"].transcriber.transcribe(german)
     assert transcript.language == "de" and "starker wind" in transcript.text.lower()
+
+
+def test_a_broken_audio_track_is_reported_and_the_pictures_still_indexed(speech, tmp_path):
+    from speech_media import write_broken_audio
+
+    from edge.bundles import load_visual_bundle
+    from edge.library import Indexer
+
+    video = tmp_path / "broken_audio.mp4"
+    write_broken_audio(video)
+    store, bundle = Store(tmp_path / "edge.sqlite"), load_visual_bundle(speech["settings"])
+    report = Indexer(store, bundle, 1.0, speech["text"], ("visual", "conversation")).index([video])
+    (entry,) = report.indexed
+    assert not report.failed and "audio track" in entry["warnings"][0] and "broken" in entry["warnings"][0]
+    assert store.has_segments(entry["video_id"], "visual", bundle.key)
+    assert not store.has_segments(entry["video_id"], "conversation", speech["text"].key("conversation"))

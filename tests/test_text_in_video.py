@@ -96,3 +96,21 @@ def test_spans_are_stored_with_boxes_and_shown_by_the_cli(screen):
     assert abs(caption["start"] - 3.0) <= STEP and abs(caption["end"] - 7.0) <= STEP
     x0, y0, x1, y1 = caption["box"]
     assert 150 <= x0 < x1 <= 640 and 300 <= y0 < y1 <= 360 and caption["confidence"] > 0.8
+
+
+def test_the_sdk_finds_the_sign_over_http(screen, monkeypatch, tmp_path):
+    from conftest import serving
+    from twelvelabs import TwelveLabs
+
+    env = {**screen["env"], "EDGE_API_KEYS": ""}
+    with serving(env, tmp_path / "server.log") as (_, base):
+        monkeypatch.setenv("TWELVELABS_BASE_URL", base)
+        client = TwelveLabs(api_key="local")
+        result = client.classify.videos([screen["ids"]["sale.mp4"], screen["ids"]["plain.mp4"]], ["text_in_video"],
+                                        [{"name": "sale", "prompts": ["sale 50% off"]}],
+                                        conversation_option="exact_match", include_clips=True,
+                                        threshold={"min_video_score": 1, "min_duration_ratio": 0.01})
+    (video,) = result.data
+    assert video.video_id == screen["ids"]["sale.mp4"]
+    (clip,) = video.classes[0].clips
+    assert clip.option == "text_in_video" and abs(clip.start - 4.0) <= STEP and abs(clip.end - 9.0) <= STEP
