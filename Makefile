@@ -21,11 +21,20 @@ models: setup
 $(SAMPLE)/spans.json: scripts/make_sample.py | setup
 	$(PY) scripts/make_sample.py $(SAMPLE) > /dev/null
 
-demo: models $(SAMPLE)/spans.json
+$(SAMPLE)/demo-truth.json: scripts/make_demo_media.py scripts/speech_media.py scripts/text_video.py | setup system-deps
+	$(PY) scripts/make_demo_media.py $(SAMPLE) > /dev/null
+
+# Three classify responses: what the sample shows, says and displays as text.
+demo: models $(SAMPLE)/spans.json $(SAMPLE)/demo-truth.json
 	$(EDGE) index $(SAMPLE) --name sample > /dev/null
 	$(EDGE) classify --video $(SAMPLE)/cat_coffee.mp4 --video $(SAMPLE)/rocket.mp4 \
 	  --class 'cat: a cat; kitten' --class 'coffee: a cup of coffee' --options visual \
 	  --include-clips --show-detailed-score
+	$(EDGE) classify --video $(SAMPLE)/news.mp4 --video $(SAMPLE)/rocket.mp4 \
+	  --class 'weather: weather forecast' --class 'music: saxophone' --options conversation \
+	  --include-clips --min-clip-score 50 --min-duration-ratio 0.1
+	$(EDGE) classify --video $(SAMPLE)/sale.mp4 --video $(SAMPLE)/news.mp4 --class 'sale: sale' \
+	  --options text_in_video --conversation-option exact_match --include-clips --min-duration-ratio 0.1
 
 # espeak-ng speaks the test audio (Debian package); installed when missing.
 system-deps:
