@@ -113,14 +113,13 @@ class WhisperTranscriber:
         previous_end = 0.0
         for s in range(pw.whisper_full_n_segments(ctx)):
             bounds = (pw.whisper_full_get_segment_t0(ctx, s) / 100.0, pw.whisper_full_get_segment_t1(ctx, s) / 100.0)
-            pieces: list[tuple[str, float, float]] = []  # (token text, dtw time, p)
+            pieces: list[tuple[bytes, float, float]] = []  # (token bytes, dtw time, p)
             for t in range(pw.whisper_full_n_tokens(ctx, s)):
                 data = pw.whisper_full_get_token_data(ctx, s, t)
                 if data.id >= eot:  # special and timestamp tokens
                     continue
-                text = pw.whisper_full_get_token_text(ctx, s, t)
-                text = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-                pieces.append((text, data.t_dtw / 100.0, data.p))
+                # Bytes, not text: a token may hold part of a character (CJK, emoji), whole only per word.
+                pieces.append((pw.whisper_token_to_bytes(ctx, data.id), data.t_dtw / 100.0, data.p))
             segment_words = _join_tokens(pieces, previous_end, bounds)
             words.extend(segment_words)
             previous_end = segment_words[-1].end if segment_words else previous_end
@@ -142,7 +141,7 @@ def might_hold_speech(audio: np.ndarray, frame_s: float = 0.03) -> bool:
     return loud >= _SILENCE_RMS and 20 * np.log10(loud / quiet) >= _MIN_DYNAMIC_DB
 
 
-def _join_tokens(pieces: list[tuple[str, float, float]], previous_end: float,
+def _join_tokens(pieces: list[tuple[bytes, float, float]], previous_end: float,
                  bounds: tuple[float, float]) -> list[Word]:
     """Byte-level tokens -> words (a token starting with a space starts a word), timed by DTW.
 
@@ -152,16 +151,16 @@ def _join_tokens(pieces: list[tuple[str, float, float]], previous_end: float,
     a generous speaking time for its letters, so a word after a pause does not swallow the pause.
     Times stay within the segment's own (coarse, ~0.7 s) bounds, which catches a DTW path gone astray.
     """
-    groups: list[list[tuple[str, float, float]]] = []
+    groups: list[list[tuple[bytes, float, float]]] = []
     for piece in pieces:
-        if not groups or piece[0].startswith(" "):
+        if not groups or piece[0].startswith(b" "):
             groups.append([piece])
         else:
             groups[-1].append(piece)
     low, high = bounds[0] - _SEGMENT_SLACK_S, bounds[1] + _SEGMENT_SLACK_S
     words = []
     for group in groups:
-        text = "".join(p[0] for p in group).strip()
+        text = b"".join(p[0] for p in group).decode("utf-8", "replace").strip()
         if not text:
             continue
         end = min(max(group[-1][1], low), high)

@@ -157,3 +157,16 @@ def test_a_broken_audio_track_is_reported_and_the_pictures_still_indexed(speech,
     assert not report.failed and "audio track" in entry["warnings"][0] and "broken" in entry["warnings"][0]
     assert store.has_segments(entry["video_id"], "visual", bundle.key)
     assert not store.has_segments(entry["video_id"], "conversation", speech["text"].key("conversation"))
+
+
+def test_tokens_join_into_words_timed_by_dtw_even_across_split_characters():
+    from edge.speech import _join_tokens
+
+    # "Tōkyō 東京 Now" with 東 split over two tokens; DTW times mark where each token ends
+    pieces = [(b" T", 1.2, 0.9), (b"\xc5\x8dky\xc5\x8d", 1.6, 0.8), (b" \xe6\x9d", 1.9, 0.7), (b"\xb1\xe4\xba\xac", 2.0, 0.9),
+              (b".", 2.1, 0.9), (b" Now", 9.0, 0.9)]
+    words = _join_tokens(pieces, previous_end=1.0, bounds=(0.0, 10.0))
+    assert [w.text for w in words] == ["Tōkyō", "東京.", "Now"]
+    assert (words[0].start, words[0].end) == pytest.approx((1.1, 1.6))  # 0.1 + 0.08 s per letter before its end
+    assert (words[1].start, words[1].end) == pytest.approx((1.76, 2.1))
+    assert words[2].start == pytest.approx(8.66)                          # after a pause: not back at 2.1
