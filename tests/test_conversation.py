@@ -170,3 +170,20 @@ def test_tokens_join_into_words_timed_by_dtw_even_across_split_characters():
     assert (words[0].start, words[0].end) == pytest.approx((1.1, 1.6))  # 0.1 + 0.08 s per letter before its end
     assert (words[1].start, words[1].end) == pytest.approx((1.76, 2.1))
     assert words[2].start == pytest.approx(8.66)                          # after a pause: not back at 2.1
+
+
+def test_a_source_added_later_is_extracted_alone(speech, tmp_path):
+    from edge.bundles import load_visual_bundle
+    from edge.library import Indexer
+
+    store, bundle = Store(tmp_path / "edge.sqlite"), load_visual_bundle(speech["settings"])
+    video = speech["folder"] / "silent.mp4"
+    first = Indexer(store, bundle, 1.0, speech["text"], ("visual",)).index([video])
+    assert first.indexed[0]["sources"] == ["visual"]
+    visual = store.segments(first.indexed[0]["video_id"], "visual", bundle.key)
+    both = Indexer(store, bundle, 1.0, speech["text"], ("visual", "conversation"))
+    second = both.index([video])
+    assert second.indexed[0]["sources"] == ["conversation"]  # the pictures are not decoded again
+    assert store.segments(first.indexed[0]["video_id"], "visual", bundle.key).vectors.tobytes() == visual.vectors.tobytes()
+    assert both.index([video]).unchanged and store.timed_text(first.indexed[0]["video_id"], "conversation",
+                                                               speech["text"].key("conversation")).items == []
