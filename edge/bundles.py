@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from edge.calibration import Calibration, mixture_reference
@@ -30,6 +31,7 @@ class VisualBundle:
         return self.image_encoder.key
 
 
+@lru_cache(maxsize=4)  # one bge session per process: ConSE's labels and text matching (edge.textsources) share it
 def load_text_encoder(settings: Settings) -> TextEncoder:
     from edge.modelstore import model_path
     from edge.text_bge import BgeTextEncoder

@@ -276,8 +276,9 @@ class Indexer:
                 self.store.drop_unreferenced_videos()
             elapsed = time.perf_counter() - started
             entry = {"path": key, "video_id": video_id, "duration": round(info.duration, 3), "sources": missing}
-            if stats.get("warnings"):
-                entry["warnings"] = stats.pop("warnings")
+            warnings = stats.pop("warnings", [])
+            if warnings:
+                entry["warnings"] = warnings
             report.indexed.append(entry)
             details = " ".join(f"{k}={v}" for k, v in stats.items())
             self.progress(f"event=indexed n={position} path={key} video_id={video_id} "
@@ -318,7 +319,9 @@ class Indexer:
             try:
                 segments[source], timed[source] = conversation(path, self.text)
                 stats.update(words=len(timed[source].items), language=timed[source].language or "-",
-                             speech_s=round(time.perf_counter() - t0, 2), speech_threads=self.text.transcriber.last_threads)
+                             speech_s=round(time.perf_counter() - t0, 2))
+                if timed[source].items:
+                    stats["speech_threads"] = self.text.transcriber.last_threads
             except AudioError as exc:  # the pictures are still worth indexing; the track stays reported
                 stats["warnings"].append(f"conversation: {exc}")
                 self.progress(f"event=source_failed path={path} source=conversation error={str(exc)!r}")
