@@ -108,3 +108,34 @@ def serving(env: dict, log: Path, *args: str):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def index_with_sources(folder: Path, home: Path, sources: tuple[str, ...]) -> dict:
+    """Index a folder into a store under `home` with the real models of these sources; what tests need of it."""
+    from edge.bundles import load_visual_bundle
+    from edge.config import load_settings
+    from edge.library import Indexer
+    from edge.store import Store
+    from edge.textsources import TextModels
+
+    settings = load_settings()
+    store, text = Store(home / "edge.sqlite"), TextModels(settings)
+    report = Indexer(store, load_visual_bundle(settings), settings.sample_fps, text, sources).index([folder])
+    assert not report.failed, report.failed
+    return {"store": store, "text": text, "settings": settings, "folder": folder,
+            "ids": {e["path"].rsplit("/", 1)[1]: e["video_id"] for e in report.indexed},
+            "env": {"EDGE_HOME": str(home), "EDGE_SOURCES": ",".join(sources)}}  # for the CLI on the same store
+
+
+def classify_indexed(indexed: dict, videos: list[str], source: str, classes: list[dict], option: str = "semantic",
+                     **threshold) -> dict:
+    """A classify response (with clips; low class thresholds, so clips are what the tests judge)."""
+    from edge.bundles import load_visual_bundle
+    from edge.classify import Classifier
+    from edge.contract import parse_request
+
+    body = {"video_ids": [indexed["ids"][v] for v in videos], "options": [source], "conversation_option": option,
+            "classes": classes, "include_clips": True,
+            "threshold": {"min_video_score": 1, "min_duration_ratio": 0.01, **threshold}}
+    classifier = Classifier(indexed["store"], load_visual_bundle(indexed["settings"]), text=indexed["text"])
+    return classifier.classify(parse_request(body))

@@ -8,13 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import run_edge
+from conftest import classify_indexed, index_with_sources, run_edge
 
-from edge.config import load_settings
-from edge.contract import parse_request
 from edge.store import Store
-
-SPEECH_ENV = {"EDGE_SOURCES": "visual,conversation"}
 
 
 @pytest.fixture(scope="module")
@@ -22,52 +18,23 @@ def speech(tmp_path_factory, models_dir):
     """The speech media, indexed once for the module (visual + conversation) into its own store."""
     from speech_media import make_speech_media
 
-    from edge.bundles import load_visual_bundle
-    from edge.library import Indexer
-    from edge.textsources import TextModels
-
     folder = tmp_path_factory.mktemp("speech")
     truth = make_speech_media(folder)
-    settings = load_settings()
-    home = tmp_path_factory.mktemp("speech-home")  # the CLI tests use this store too (EDGE_HOME)
-    store = Store(home / "edge.sqlite")
-    text = TextModels(settings)
-    report = Indexer(store, load_visual_bundle(settings), settings.sample_fps, text,
-                     ("visual", "conversation")).index([folder])
-    assert not report.failed
-    ids = {e["path"].rsplit("/", 1)[1]: e["video_id"] for e in report.indexed}
-    return {"folder": folder, "truth": truth, "store": store, "text": text, "ids": ids, "settings": settings,
-            "env": {**SPEECH_ENV, "EDGE_HOME": str(home)}}
+    return {**index_with_sources(folder, tmp_path_factory.mktemp("speech-home"), ("visual", "conversation")),
+            "truth": truth}
 
 
 def _classify(speech, videos, classes, option="semantic", **threshold):
-    from edge.bundles import load_visual_bundle
-    from edge.classify import Classifier
-
-    body = {"video_ids": [speech["ids"][v] for v in videos], "options": ["conversation"],
-            "conversation_option": option, "classes": classes, "include_clips": True,
-            "threshold": {"min_video_score": 1, "min_duration_ratio": 0.01, **threshold}}
-    classifier = Classifier(speech["store"], load_visual_bundle(speech["settings"]), text=speech["text"])
-    return classifier.classify(parse_request(body))
-
-
-def _word_error_rate(reference: str, hypothesis: str) -> float:
-    from edge.textmatch import normalise
-
-    ref, hyp = normalise(reference), normalise(hypothesis)
-    dist = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, dist[0] = dist[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, dist[j] = dist[j], min(dist[j] + 1, dist[j - 1] + 1, prev + (r != h))
-    return dist[-1] / len(ref)
+    return classify_indexed(speech, videos, "conversation", classes, option, **threshold)
 
 
 def test_transcript_is_english_with_few_errors(speech):
+    from bench_speech import word_error_rate
+
     timed = speech["store"].timed_text(speech["ids"]["news.mp4"], "conversation", speech["text"].key("conversation"))
     assert timed.language == "en"
     hypothesis = " ".join(w["text"] for w in timed.items)
-    assert _word_error_rate(speech["truth"]["news.mp4"]["text"], hypothesis) <= 0.25
+    assert word_error_rate(speech["truth"]["news.mp4"]["text"], hypothesis) <= 0.25
     starts = [w["start"] for w in timed.items]
     assert starts == sorted(starts) and all(w["start"] <= w["end"] for w in timed.items)
 

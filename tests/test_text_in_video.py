@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run_edge
-
-from edge.config import load_settings
-from edge.contract import parse_request
-from edge.store import Store
+from conftest import classify_indexed, index_with_sources, run_edge
 
 STEP = 1.0
 
@@ -16,10 +12,6 @@ STEP = 1.0
 def screen(tmp_path_factory, models_dir):
     """Three short 640x360 videos indexed (visual + text_in_video) once for the module."""
     from text_video import TextItem, write_text_video
-
-    from edge.bundles import load_visual_bundle
-    from edge.library import Indexer
-    from edge.textsources import TextModels
 
     folder = tmp_path_factory.mktemp("screen")
     size = (640, 360)
@@ -32,30 +24,15 @@ def screen(tmp_path_factory, models_dir):
             size),
         "plain.mp4": write_text_video(folder / "plain.mp4", [("rocket", 5), ("coffee", 5)], [], size),
     }
-    home = tmp_path_factory.mktemp("screen-home")
-    settings = load_settings()
-    store = Store(home / "edge.sqlite")
-    text = TextModels(settings)
-    report = Indexer(store, load_visual_bundle(settings), settings.sample_fps, text,
-                     ("visual", "text_in_video")).index([folder])
-    assert not report.failed
-    ids = {e["path"].rsplit("/", 1)[1]: e["video_id"] for e in report.indexed}
-    return {"truth": truth, "store": store, "text": text, "ids": ids, "settings": settings,
-            "env": {"EDGE_HOME": str(home), "EDGE_SOURCES": "visual,text_in_video"}}
+    return {**index_with_sources(folder, tmp_path_factory.mktemp("screen-home"), ("visual", "text_in_video")),
+            "truth": truth}
 
 
 def _classify(screen, videos, classes, option="semantic", **threshold):
-    from edge.bundles import load_visual_bundle
-    from edge.classify import Classifier
-
-    body = {"video_ids": [screen["ids"][v] for v in videos], "options": ["text_in_video"],
-            "conversation_option": option, "classes": classes, "include_clips": True,
-            "threshold": {"min_video_score": 1, "min_duration_ratio": 0.01, **threshold}}
-    classifier = Classifier(screen["store"], load_visual_bundle(screen["settings"]), text=screen["text"])
-    result = classifier.classify(parse_request(body))
-    return {screen_name: classes for screen_name in screen["ids"]
-            for v in result["data"] if v["video_id"] == screen["ids"][screen_name]
-            for classes in [{c["name"]: c for c in v["classes"]}]}
+    """Classes by video name, for the videos with any class."""
+    result = classify_indexed(screen, videos, "text_in_video", classes, option, **threshold)
+    names = {video_id: name for name, video_id in screen["ids"].items()}
+    return {names[v["video_id"]]: {c["name"]: c for c in v["classes"]} for v in result["data"]}
 
 
 def test_a_sale_sign_is_found_exactly_with_its_span(screen):
