@@ -137,14 +137,16 @@ def index_cmd(obj: _Context, paths: tuple[Path, ...], name: str | None) -> None:
 @click.option("--index-id", help="Only the videos of this index.")
 @click.pass_obj
 def videos_cmd(obj: _Context, index_id: str | None) -> None:
-    """List registered videos with their ids, and the indexes they belong to."""
+    """List registered videos with their ids and what they are indexed for (sources, spoken language), and the
+    indexes they belong to."""
     roots = None
     if index_id:
         roots = obj.store.index_roots(index_id)
         if roots is None:
             _fail(f"no index {index_id}", EXIT_BAD_REQUEST)
     _emit({"videos": [{"video_id": v.video_id, "filename": v.filename, "path": v.path,
-                       **asdict(v.info), "duration": round(v.duration, 3)} for v in obj.store.videos(roots=roots)],
+                       **asdict(v.info), "duration": round(v.duration, 3), "evidence": obj.store.evidence(v.video_id)}
+                      for v in obj.store.videos(roots=roots)],
            "indexes": [{"index_id": x.index_id, "name": x.name, "roots": x.roots} for x in obj.store.indexes()],
            "failed": [{"path": p, "error": e} for p, e in obj.store.failed_files()]})
 

@@ -148,6 +148,15 @@ class Store:
                         np.frombuffer(vectors, np.float16).reshape(count, dim),
                         json.loads(texts) if texts else None)
 
+    def evidence(self, video_id: str) -> dict[str, dict]:
+        """What a video is indexed for: {source: {"model_key", "segments"[, "language"]}}."""
+        rows = self._db.execute(
+            "SELECT s.source, s.model_key, s.count, t.language FROM segments s LEFT JOIN timed_text t ON "
+            "t.video_id=s.video_id AND t.source=s.source AND t.model_key=s.model_key WHERE s.video_id=? "
+            "ORDER BY s.source", (video_id,)).fetchall()
+        return {source: {"model_key": key, "segments": count, **({"language": lang} if lang else {})}
+                for source, key, count, lang in rows}
+
     def timed_text(self, video_id: str, source: str, model_key: str) -> TimedItems | None:
         row = self._db.execute("SELECT language, items FROM timed_text WHERE video_id=? AND source=? AND model_key=?",
                                (video_id, source, model_key)).fetchone()

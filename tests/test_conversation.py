@@ -99,6 +99,11 @@ def test_cli_transcript_and_exact_match(speech):
     assert code == 0, err
     (clip,) = result["data"][0]["classes"][0]["clips"]
     assert abs(clip["start"] - speech["truth"]["news.mp4"]["truth"]["keyword"][0]) <= 0.5
+    code, listing, err = run_edge("videos", env=speech["env"])
+    evidence = {v["filename"]: v["evidence"] for v in listing["videos"]}
+    assert evidence["news.mp4"]["conversation"]["language"] == "en" and set(evidence["news.mp4"]) == {
+        "visual", "conversation"}
+    assert evidence["noaudio.mp4"]["conversation"] == {"model_key": speech["text"].key("conversation"), "segments": 0}
 
 
 def test_the_language_is_detected_not_assumed(speech):
