@@ -11,12 +11,12 @@ from datetime import datetime, timezone
 import numpy as np
 
 from edge.contract import MAX_TOTAL_DURATION_S, ApiError, ClassifyRequest
-from edge.scoring import (Clip, class_result, exact_clips, find_clips, finish_video, sample_scores,
-                          segment_clips)
+from edge.scoring import ExactText, class_result, find_clips, finish_video, sample_scores, segment_clips
 from edge.store import Store, VideoRow
 from edge.textsources import CONVERSATION, TEXT_IN_VIDEO, TextModels
 
 _PROMPT_CACHE_SIZE = 4096
+_EXACT_CACHE_SIZE = 256  # videos' prepared timed text (10 h of speech: ~90k words)
 
 
 def rfc3339(timestamp: float) -> str:
@@ -62,6 +62,7 @@ class Classifier:
         self.available = ("visual",) if text is None else ("visual", TEXT_IN_VIDEO, CONVERSATION)
         self.segments = SegmentCache(store, cache_bytes)
         self._prompt_vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()  # clients repeat classes
+        self._exact_texts: OrderedDict[tuple[str, str, str], ExactText] = OrderedDict()
 
     def resolve_videos(self, request: ClassifyRequest) -> list[VideoRow]:
         if request.index_id is not None:
@@ -145,11 +146,18 @@ class Classifier:
             return embedded.prompts[bounds[c] + int(np.argmax(features[i, bounds[c]:bounds[c + 1]]))]
         return starts, ends, scores, prompt_at
 
-    def _exact(self, video: VideoRow, source: str, prompts: tuple[str, ...]) -> list[Clip]:
-        timed = self.store.timed_text(video.video_id, source, self._key(source))
-        if timed is None:
-            raise _not_indexed(video, source, self._key(source))
-        return exact_clips(timed.items, prompts, source)
+    def _exact(self, video: VideoRow, source: str) -> ExactText:
+        """A video's timed text prepared for exact matching, kept for the requests that follow."""
+        key = (video.video_id, source, self._key(source))
+        if key not in self._exact_texts:
+            timed = self.store.timed_text(*key)
+            if timed is None:
+                raise _not_indexed(video, source, self._key(source))
+            self._exact_texts[key] = ExactText(timed.items, source)
+            while len(self._exact_texts) > _EXACT_CACHE_SIZE:
+                self._exact_texts.popitem(last=False)
+        self._exact_texts.move_to_end(key)
+        return self._exact_texts[key]
 
     def score_video(self, video: VideoRow, request: ClassifyRequest, embedded: EmbeddedPrompts) -> list[dict]:
         semantic: dict[str, tuple] = {}  # per source, computed once for all classes
@@ -158,7 +166,7 @@ class Classifier:
             clips = []
             for source in spec.options:
                 if source != "visual" and spec.conversation_option == "exact_match":
-                    clips += [clip for clip in self._exact(video, source, spec.prompts)
+                    clips += [clip for clip in self._exact(video, source).clips(spec.prompts)
                               if clip.score >= request.thresholds.min_clip_score]
                     continue
                 if source not in semantic:

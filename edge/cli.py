@@ -235,16 +235,15 @@ def _clock(seconds: float) -> str:
 @click.pass_obj
 def transcript_cmd(obj: _Context, video: str, fmt: str, source: str) -> None:
     """Print what a video says (its timed transcript) or shows as text. VIDEO: an id or a file (indexed first)."""
-    from edge.textmatch import TimedText, sentence_windows
-
     video_id = _video_id(obj, video)
     timed = obj.store.timed_text(video_id, source, obj.text.key(source))
     if timed is None:
         _fail(f"video {video_id} is not indexed for {source} with the current models; run `edge index` on it "
               f"(EDGE_SOURCES must include {source})", EXIT_BAD_REQUEST)
     if source == "conversation":
-        lines = sentence_windows([TimedText(i["start"], i["end"], i["text"]) for i in timed.items])
-        lines = [{"start": w.start, "end": w.end, "text": w.text} for w in lines]
+        windows = obj.store.segments(video_id, source, obj.text.key(source))  # the sentences semantic matching sees
+        lines = [{"start": round(float(a), 3), "end": round(float(b), 3), "text": text}
+                 for a, b, text in zip(windows.starts, windows.ends, windows.texts or [])]
         payload = {"video_id": video_id, "language": timed.language, "sentences": lines, "words": timed.items}
     else:
         lines = timed.items

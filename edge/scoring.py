@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from edge.textmatch import TimedText, screen_text_matches, spoken_hits
+from edge.textmatch import SpokenWords, normalise, runs_hold, word_runs
 
 
 @dataclass(frozen=True)
@@ -83,30 +83,39 @@ def segment_clips(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, min_
     return clips
 
 
-def exact_clips(items: list[dict], prompts: tuple[str, ...], option: str) -> list[Clip]:
-    """Exact-match clips of one class in a video's timed text (see edge.textmatch).
+class ExactText:
+    """A video's timed text of one source, normalised once for exact matching (see edge.textmatch).
 
     Spoken words: every occurrence of a prompt, from its first word's start to its last word's end.
     On-screen text: every text span holding a prompt. A clip's score is the reader's confidence in what it
     read (mean token probability of the words, or the OCR confidence), x 100, lowered by 10% when a
     misread character had to be tolerated.
     """
-    clips = []
-    if option == "conversation":
-        words = [TimedText(i["start"], i["end"], i["text"]) for i in items]
-        for prompt in prompts:
-            for hit in spoken_hits(words, prompt):
-                p = [i["p"] for i in items if hit.start <= i["start"] and i["end"] <= hit.end] or [1.0]
-                clips.append(Clip(hit.start, hit.end, 100.0 * float(np.mean(p)), option, prompt))
-    else:
-        for item in items:
+
+    def __init__(self, items: list[dict], option: str):
+        self.items, self.option = items, option
+        if option == "conversation":
+            self._spoken = SpokenWords([i["text"] for i in items])
+        else:
+            self._screen = [word_runs(normalise(i["text"])) for i in items]
+
+    def clips(self, prompts: tuple[str, ...]) -> list[Clip]:
+        clips = []
+        if self.option == "conversation":
             for prompt in prompts:
-                exact = screen_text_matches(item["text"], prompt, tolerant=False)
-                if exact or screen_text_matches(item["text"], prompt):
+                for a, b in self._spoken.find(prompt):
+                    p = float(np.mean([w["p"] for w in self.items[a:b + 1]]))
+                    clips.append(Clip(self.items[a]["start"], self.items[b]["end"], 100.0 * p, self.option, prompt))
+            return clips
+        targets = [(prompt, "".join(normalise(prompt))) for prompt in prompts]
+        for item, runs in zip(self.items, self._screen):
+            for prompt, target in targets:
+                exact = runs_hold(runs, target, tolerant=False)
+                if exact or runs_hold(runs, target):
                     score = 100.0 * item["confidence"] * (1.0 if exact else 0.9)
-                    clips.append(Clip(item["start"], item["end"], score, option, prompt))
+                    clips.append(Clip(item["start"], item["end"], score, self.option, prompt))
                     break
-    return clips
+        return clips
 
 
 def union_length(clips: list[Clip], duration: float) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import defaultdict
 from dataclasses import dataclass
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")  # letters/digits, keeping inner apostrophes ("don't")
@@ -31,20 +32,35 @@ def normalise(text: str) -> list[str]:
     return [w.replace("'", "") for w in _WORD.findall(plain)]
 
 
+class SpokenWords:
+    """A video's spoken words normalised once and indexed by token, so each prompt costs only a lookup of
+    where its first word was said (a request may bring 100 prompts to 10 h of speech)."""
+
+    def __init__(self, texts: list[str]):
+        self._tokens: list[str] = []
+        self._owner: list[int] = []  # the spoken word each token came from ("U.S." gives "u" and "s")
+        for i, text in enumerate(texts):
+            for piece in normalise(text):
+                self._tokens.append(piece)
+                self._owner.append(i)
+        self._at: dict[str, list[int]] = defaultdict(list)
+        for k, token in enumerate(self._tokens):
+            self._at[token].append(k)
+
+    def find(self, prompt: str) -> list[tuple[int, int]]:
+        """(first, last) spoken word of every occurrence of the prompt's words, consecutive and whole."""
+        target = normalise(prompt)
+        if not target:
+            return []
+        n = len(target)
+        return [(self._owner[k], self._owner[k + n - 1]) for k in self._at.get(target[0], ())
+                if self._tokens[k:k + n] == target]
+
+
 def spoken_hits(words: list[TimedText], prompt: str) -> list[TimedText]:
     """Every occurrence of the prompt's words as consecutive spoken words, with their times."""
-    target = normalise(prompt)
-    if not target:
-        return []
-    # A spoken word can normalise to several ("U.S." -> "u", "s"); keep each piece's time.
-    flat = [(piece, w) for w in words for piece in normalise(w.text)]
-    tokens = [piece for piece, _ in flat]
-    hits, n = [], len(target)
-    for i in range(len(tokens) - n + 1):
-        if tokens[i:i + n] == target:
-            first, last = flat[i][1], flat[i + n - 1][1]
-            hits.append(TimedText(first.start, last.end, " ".join(w.text for _, w in flat[i:i + n])))
-    return hits
+    return [TimedText(words[a].start, words[b].end, " ".join(w.text for w in words[a:b + 1]))
+            for a, b in SpokenWords([w.text for w in words]).find(prompt)]
 
 
 def _within_one_edit(a: str, b: str) -> bool:
@@ -61,20 +77,22 @@ def _within_one_edit(a: str, b: str) -> bool:
 def screen_text_matches(text: str, prompt: str, tolerant: bool = True) -> bool:
     """Whether the prompt appears in an on-screen text as whole words, ignoring spaces; one character may
     differ (OCR misreads) when the prompt is `_TOLERANT_LEN` or more characters long."""
-    target = "".join(normalise(prompt))
-    words = normalise(text)
+    return runs_hold(word_runs(normalise(text)), "".join(normalise(prompt)), tolerant)
+
+
+def word_runs(words: list[str]) -> set[str]:
+    """Every run of consecutive words, joined without spaces: what a prompt may match whole."""
+    return {"".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)}
+
+
+def runs_hold(runs: set[str], target: str, tolerant: bool = True) -> bool:
+    """screen_text_matches on a text's word runs and a prompt's normalised words joined."""
     if not target:
         return False
-    tolerant = tolerant and len(target) >= _TOLERANT_LEN
-    for i in range(len(words)):
-        joined = ""
-        for j in range(i, len(words)):
-            joined += words[j]
-            if joined == target or (tolerant and _within_one_edit(joined, target)):
-                return True
-            if len(joined) > len(target) + 1:
-                break
-    return False
+    if target in runs:
+        return True
+    return tolerant and len(target) >= _TOLERANT_LEN and any(
+        abs(len(run) - len(target)) <= 1 and _within_one_edit(run, target) for run in runs)
 
 
 def sentence_windows(words: list[TimedText], min_words: int = 8, max_words: int = 40) -> list[TimedText]:

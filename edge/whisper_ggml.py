@@ -182,10 +182,7 @@ def openai_tensors(v: dict[str, np.ndarray]):
         yield from _linear(v, f"encoder/{conv}", f"encoder.{conv}")
     for i in range(_layers(v, "encoder")):
         ct2, oa = f"encoder/layer_{i}", f"encoder.blocks.{i}"
-        yield from _split_fused(v[f"{ct2}/self_attention/linear_0/weight"], v.get(f"{ct2}/self_attention/linear_0/bias"),
-                                ["query", "key", "value"], n, f"{oa}.attn")
-        yield from _linear(v, f"{ct2}/self_attention/linear_1", f"{oa}.attn.out")
-        yield from _norm(v, f"{ct2}/self_attention/layer_norm", f"{oa}.attn_ln")
+        yield from _self_attention(v, ct2, oa, n)
         yield from _ffn(v, ct2, oa)
     yield from _norm(v, "encoder/layer_norm", "encoder.ln_post")
 
@@ -194,10 +191,7 @@ def openai_tensors(v: dict[str, np.ndarray]):
     yield "decoder.token_embedding.weight", v["decoder/embeddings/weight"]
     for i in range(_layers(v, "decoder")):
         ct2, oa = f"decoder/layer_{i}", f"decoder.blocks.{i}"
-        yield from _split_fused(v[f"{ct2}/self_attention/linear_0/weight"], v.get(f"{ct2}/self_attention/linear_0/bias"),
-                                ["query", "key", "value"], m, f"{oa}.attn")
-        yield from _linear(v, f"{ct2}/self_attention/linear_1", f"{oa}.attn.out")
-        yield from _norm(v, f"{ct2}/self_attention/layer_norm", f"{oa}.attn_ln")
+        yield from _self_attention(v, ct2, oa, m)
         yield from _linear(v, f"{ct2}/attention/linear_0", f"{oa}.cross_attn.query")
         yield from _split_fused(v[f"{ct2}/attention/linear_1/weight"], v.get(f"{ct2}/attention/linear_1/bias"),
                                 ["key", "value"], m, f"{oa}.cross_attn")
@@ -205,6 +199,13 @@ def openai_tensors(v: dict[str, np.ndarray]):
         yield from _norm(v, f"{ct2}/attention/layer_norm", f"{oa}.cross_attn_ln")
         yield from _ffn(v, ct2, oa)
     yield from _norm(v, "decoder/layer_norm", "decoder.ln")
+
+
+def _self_attention(v: dict, ct2: str, oa: str, state: int):
+    yield from _split_fused(v[f"{ct2}/self_attention/linear_0/weight"], v.get(f"{ct2}/self_attention/linear_0/bias"),
+                            ["query", "key", "value"], state, f"{oa}.attn")
+    yield from _linear(v, f"{ct2}/self_attention/linear_1", f"{oa}.attn.out")
+    yield from _norm(v, f"{ct2}/self_attention/layer_norm", f"{oa}.attn_ln")
 
 
 def _ffn(v: dict, ct2: str, oa: str):

@@ -109,6 +109,21 @@ def _add_audio(container):
     return container.add_stream("aac", rate=SR, layout="mono", bit_rate=48_000)
 
 
+def add_video_stream(out, codec: str, fps: int, width: int, height: int):
+    """A yuv420p stream as cameras write it: 2 s GOP (scene cuts add IDRs), BT.601 limited range tagged."""
+    vs = out.add_stream(_ENCODERS[codec], rate=fps)
+    vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+    vs.codec_context.gop_size = 2 * fps
+    # Tag what _i420 produced so players pick the matching matrix.
+    vs.codec_context.colorspace = av.video.reformatter.Colorspace.SMPTE170M
+    vs.codec_context.color_range = av.video.reformatter.ColorRange.MPEG
+    if vs.codec_context.name == "libx264":
+        vs.options = {"preset": "superfast", "crf": "23"}
+    else:
+        vs.bit_rate = 4_000_000
+    return vs
+
+
 def write_video(path, spans, size=(1280, 720), fps=25, codec="h264", audio=None, rotate=0,
                 seed=0):
     """Write spans [(photo name | HxWx3 uint8 RGB, seconds), ...] as one MP4 with hard cuts.
@@ -133,17 +148,7 @@ def write_video(path, spans, size=(1280, 720), fps=25, codec="h264", audio=None,
         done += n
     # faststart puts the index up front like web/phone files: a truncated copy still decodes.
     with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-        vs = out.add_stream(_ENCODERS[codec], rate=fps)
-        vs.width, vs.height = (H, W) if rotate % 180 else (W, H)
-        vs.pix_fmt = "yuv420p"
-        vs.codec_context.gop_size = 2 * fps  # 2 s GOP, typical of cameras; scene cuts add IDRs
-        # Tag what _i420 produced so players pick the matching matrix.
-        vs.codec_context.colorspace = av.video.reformatter.Colorspace.SMPTE170M
-        vs.codec_context.color_range = av.video.reformatter.ColorRange.MPEG
-        if vs.codec_context.name == "libx264":
-            vs.options = {"preset": "superfast", "crf": "23"}
-        else:
-            vs.bit_rate = 4_000_000
+        vs = add_video_stream(out, codec, fps, *((H, W) if rotate % 180 else (W, H)))
         if rotate:
             vs.set_display_rotation(-rotate)  # FFmpeg stores counter-clockwise degrees
         pending = deque()

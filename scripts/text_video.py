@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from make_sample import _ENCODERS, _render_span, _rgb, PHOTOS
+from make_sample import PHOTOS, _render_span, _rgb, add_video_stream
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 HERSHEY = {"hershey_simplex": cv2.FONT_HERSHEY_SIMPLEX, "hershey_duplex": cv2.FONT_HERSHEY_DUPLEX,
@@ -153,15 +153,7 @@ def write_text_video(path, scenes, items, size=(1280, 720), fps: int = 10, seed:
         truth.append({"text": item.text, "start": float(start), "end": float(end),
                       "box": [max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)]})
     with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-        vs = out.add_stream(_ENCODERS["h264"], rate=fps)
-        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
-        vs.codec_context.gop_size = 2 * fps
-        vs.codec_context.colorspace = av.video.reformatter.Colorspace.SMPTE170M
-        vs.codec_context.color_range = av.video.reformatter.ColorRange.MPEG
-        if vs.codec_context.name == "libx264":
-            vs.options = {"preset": "superfast", "crf": "23"}
-        else:
-            vs.bit_rate = 4_000_000
+        vs = add_video_stream(out, "h264", fps, W, H)
         i = 0
         for photo, seconds in scenes:
             for planes in _render_span(_rgb(PHOTOS[photo]()), round(seconds * fps), size, rng):

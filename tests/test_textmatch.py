@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from edge.scoring import exact_clips, segment_clips
+from edge.scoring import ExactText, segment_clips
 from edge.textmatch import TimedText, normalise, screen_text_matches, sentence_windows, spoken_hits
 
 
@@ -52,12 +52,13 @@ def test_sentence_windows_merge_short_sentences_and_keep_times():
 
 def test_exact_clips_score_by_reader_confidence():
     items = [{"start": 1.0, "end": 1.4, "text": "a", "p": 0.9}, {"start": 1.5, "end": 2.0, "text": "saxophone.", "p": 0.8}]
-    (clip,) = exact_clips(items, ("Saxophone",), "conversation")
+    (clip,) = ExactText(items, "conversation").clips(("Saxophone",))
     assert (clip.start, clip.end, round(clip.score, 1), clip.prompt) == (1.5, 2.0, 80.0, "Saxophone")
     spans = [{"start": 4.0, "end": 9.0, "text": "SALE 5O% OFF", "confidence": 0.95}]
-    (exact,) = exact_clips(spans, ("sale",), "text_in_video")
+    screen = ExactText(spans, "text_in_video")
+    (exact,) = screen.clips(("sale",))
     assert round(exact.score, 1) == 95.0
-    (tolerated,) = exact_clips(spans, ("sale 50% off",), "text_in_video")
+    (tolerated,) = screen.clips(("sale 50% off",))
     assert round(tolerated.score, 1) == 85.5  # one misread character costs 10%
 
 
