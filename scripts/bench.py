@@ -271,6 +271,26 @@ def bench_http(settings, reps: int) -> None:
         server.wait(timeout=30)
 
 
+def bench_exact(reps: int) -> None:
+    """exact_match over 10 h of speech (90,000 words) and 3,000 on-screen spans, 100 prompts, as classify runs it."""
+    from edge.scoring import ExactText
+
+    rng = np.random.default_rng(0)
+    vocab = [f"word{i}" for i in range(3000)] + ["the", "and", "weather", "forecast"]
+    words = [{"start": i * 0.4, "end": i * 0.4 + 0.3, "text": str(rng.choice(vocab)) + str(rng.choice(["", ",", "."])),
+              "p": 0.9} for i in range(90_000)]
+    spans = [{"start": float(i), "end": i + 3.0, "text": " ".join(rng.choice(vocab, 4)), "confidence": 0.9}
+             for i in range(3000)]
+    prompts = tuple(f"word{i} word{i + 1}" for i in range(99)) + ("the",)
+    for label, items, option in (("10 h of speech", words, "conversation"), ("3,000 text spans", spans, "text_in_video")):
+        t = time.perf_counter()
+        prepared = ExactText(items, option)
+        row(f"exact match, {label}: first preparation", 1000 * (time.perf_counter() - t), "ms",
+            note="once per video, then kept")
+        row(f"exact match, {label}: 100 prompts p50", np.percentile(_times(lambda: prepared.clips(prompts), reps), 50),
+            "ms")
+
+
 def bench_text_sources(video: Path, settings) -> None:
     """text_in_video (scripts/bench_ocr.py) and conversation (scripts/bench_speech.py) rows."""
     from bench_ocr import bench_ocr
@@ -328,6 +348,7 @@ def main(argv=None) -> None:
         bench_peak_rss(videos["720p"], tmp, settings)
         bench_classify(bundle, tmp, settings, args.reps)
         bench_http(settings, args.reps)
+        bench_exact(args.reps)
         bench_text_sources(videos["720p"], settings)
     finally:
         if not args.keep:
