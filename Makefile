@@ -1,19 +1,29 @@
 # edge: `make demo` sets everything up and classifies the bundled sample; `make test` sets up and runs the tests.
 PYTHON ?= python3
 VENV ?= .venv
+# onnxruntime build: cpu (default) or gpu (onnxruntime-gpu: CUDA / TensorRT providers). Exactly one is installed.
+RUNTIME ?= cpu
 PY := $(VENV)/bin/python
 EDGE := $(VENV)/bin/edge
 SAMPLE := build/sample
 
-.PHONY: setup models system-deps demo test bench clean
+.PHONY: setup models providers system-deps demo test lint wheel-check bench clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed-$(RUNTIME)
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed-$(RUNTIME): pyproject.toml
+	@[ "$(RUNTIME)" = cpu ] || [ "$(RUNTIME)" = gpu ] || { echo "RUNTIME must be cpu or gpu, got '$(RUNTIME)'" >&2; exit 2; }
+	rm -f $(VENV)/.installed-*
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	@other=$$([ "$(RUNTIME)" = cpu ] && echo onnxruntime-gpu || echo onnxruntime); \
+	  $(PY) -m pip uninstall -q -y $$other 2>/dev/null || true
+	$(PY) -m pip install -q -e '.[$(RUNTIME),test]'
 	touch $@
+
+# Which execution providers really load on this machine (a GPU build on a machine without a GPU says why not).
+providers: setup models
+	$(PY) scripts/provider_check.py
 
 models: setup
 	$(EDGE) models install >&2
@@ -44,6 +54,13 @@ system-deps:
 
 test: models system-deps
 	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check edge tests scripts
+
+# The built wheel, installed in a throwaway venv with no checkout around, classifies the sample (CI runs this).
+wheel-check: models $(SAMPLE)/spans.json
+	bash scripts/wheel_check.sh $(PY) $(SAMPLE)
 
 bench: models system-deps
 	$(PY) scripts/bench.py

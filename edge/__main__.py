@@ -1,3 +1,3 @@
-from edge.cli import main
+from edge.shell.cli import main
 
 main()

@@ -1,22 +1,33 @@
-"""Visual bundles: an ImageEncoder, a TextEncoder in the same space, and the bundle's calibration.
+"""Which models answer: the visual bundle and the text models, each behind the interfaces scoring sees.
 
-`conse` (default) is built from the verified model store; any other value of EDGE_VISUAL_BUNDLE is the
-path of an operator-provisioned CLIP/SigLIP bundle (see edge/dual.py). Scoring sees only VisualBundle.
+Visual bundle: an ImageEncoder, a TextEncoder in the same space, and the bundle's calibration. `conse`
+(default) is built from the verified model store; any other value of EDGE_VISUAL_BUNDLE is the path of an
+operator-provisioned CLIP/SigLIP bundle (see edge/dual.py). Scoring sees only VisualBundle.
+
+Text models: matching of what is said or shown is text to text, so it always uses the text encoder (bge),
+whatever visual bundle is configured, with its own calibration; the transcriber and the OCR engine read
+the text at index time.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from edge.calibration import Calibration, mixture_reference
-from edge.config import Settings
 from edge.encoders import ImageEncoder, TextEncoder
+from edge.modelfiles import DATA_DIR, model_key, model_path
+from edge.settings import Settings
+from edge.types import CONVERSATION, TEXT_IN_VIDEO
 
-CALIBRATION_DIR = Path(__file__).resolve().parent.parent / "calibration"
-CONSE_CALIBRATION = CALIBRATION_DIR / "conse.json"
+CONSE_CALIBRATION = DATA_DIR / "conse.json"
+TEXT_CALIBRATION = DATA_DIR / "text.json"
+TEXT_REFERENCE = DATA_DIR / "text-reference.txt"
+TEXT_ENCODER = "text-bge-small-en"
+SPEECH_MODEL = "speech-whisper-base"
+OCR_MODEL = "ocr-ppocrv6"
 
 
 @dataclass(frozen=True)
@@ -33,13 +44,11 @@ class VisualBundle:
 
 @lru_cache(maxsize=4)  # one bge session per process: ConSE's labels and text matching (edge.textsources) share it
 def load_text_encoder(settings: Settings) -> TextEncoder:
-    from edge.modelstore import model_path
     from edge.text_bge import BgeTextEncoder
 
-    name = "text-bge-small-en"
-    return BgeTextEncoder(model_path(settings.models_dir, name, "model.onnx"),
-                          model_path(settings.models_dir, name, "tokenizer.json"),
-                          key=name, provider=settings.provider, threads=settings.threads)
+    return BgeTextEncoder(model_path(settings.models_dir, TEXT_ENCODER, "model.onnx"),
+                          model_path(settings.models_dir, TEXT_ENCODER, "tokenizer.json"),
+                          key=TEXT_ENCODER, provider=settings.provider, threads=settings.threads)
 
 
 def load_visual_bundle(settings: Settings, calibration: dict | None = None) -> VisualBundle:
@@ -52,7 +61,6 @@ def load_visual_bundle(settings: Settings, calibration: dict | None = None) -> V
                             Calibration.from_dict(calibration or dual.calibration))
 
     from edge.conse import ConseImageEncoder
-    from edge.modelstore import model_path
 
     text = load_text_encoder(settings)
     store = settings.models_dir
@@ -63,7 +71,64 @@ def load_visual_bundle(settings: Settings, calibration: dict | None = None) -> V
         model_path(store, "detect-ssd-mobilenet-v2", "labels.txt"),
         # One intra-op thread unless EDGE_THREADS says otherwise: as fast (7.4x vs 7.6x realtime at 720p, the
         # decoder overlaps on its own thread) for less CPU, and the work stays on the background-priority
-        # frame thread (edge.library.scan_samples) instead of pool threads at normal priority.
+        # frame thread (edge.indexer.scan_samples) instead of pool threads at normal priority.
         text, cache_dir=settings.cache_dir, provider=settings.provider, threads=settings.threads or 1)
     spec = calibration or json.loads(CONSE_CALIBRATION.read_text())
     return VisualBundle("conse", image, text, Calibration.from_dict(spec, mixture_reference(image.label_vectors)))
+
+
+class TextModels:
+    """The text encoder and its calibration, the transcriber and the OCR engine, each loaded when first used."""
+
+    def __init__(self, settings: Settings, calibration: dict | None = None):
+        self.settings, self._calibration_spec = settings, calibration
+
+    @cached_property
+    def encoder(self) -> TextEncoder:
+        return load_text_encoder(self.settings)
+
+    @cached_property
+    def calibration(self) -> Calibration:
+        spec = self._calibration_spec or json.loads(TEXT_CALIBRATION.read_text())
+        reference = self.encoder.encode(reference_sentences()) if spec.get("feature", "cosine") != "cosine" else None
+        return Calibration.from_dict(spec, reference)
+
+    @cached_property
+    def transcriber(self):
+        from edge.speech import WhisperTranscriber
+
+        return WhisperTranscriber(model_path(self.settings.models_dir, SPEECH_MODEL, "ggml-base.bin"),
+                                  threads=self.settings.speech_threads or None)
+
+    @cached_property
+    def ocr(self):
+        from edge.ocr import OcrEngine
+
+        # Always on the CPU: gated OCR is cheap there, the GPU stays with the visual encoder, and its inputs change
+        # shape with every text width (TensorRT would rebuild engines). rgb: the index's samples are RGB. One
+        # thread unless EDGE_THREADS says otherwise: detection took 99 CPU-ms on one, 120 on two (95 vs 65 ms wall).
+        return OcrEngine.from_store(self.settings.models_dir, provider="cpu", threads=self.settings.threads or 1,
+                                    rgb=True)
+
+    def text_reader(self, step: float):
+        """A reader of one video's on-screen text, fed the index's samples (`step` seconds apart)."""
+        from edge.ocr import TextReader
+
+        return TextReader(self.ocr, step)
+
+    def load(self, sources) -> None:
+        """Load the models these sources need now (each is otherwise loaded when first used)."""
+        needs = {CONVERSATION: ("encoder", "transcriber"), TEXT_IN_VIDEO: ("encoder", "ocr")}
+        for name in dict.fromkeys(n for source in sources for n in needs.get(source, ())):
+            getattr(self, name)
+
+    def key(self, source: str) -> str:
+        """The store key of a source's segments: the model that read the text and the one that embedded it."""
+        reader = SPEECH_MODEL if source == CONVERSATION else OCR_MODEL
+        return f"{model_key(reader)}+{self.encoder.key}"
+
+
+def reference_sentences() -> list[str]:
+    """Ordinary sentences on every kind of topic: a prompt's similarity to them is what "unrelated" looks like."""
+    return [line.strip() for line in TEXT_REFERENCE.read_text().splitlines()
+            if line.strip() and not line.startswith("#")]

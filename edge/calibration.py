@@ -9,9 +9,7 @@ from the labelled examples in `calibration/` (see calibration/README.md).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +22,7 @@ class Calibration:
     centered: bool = False  # also remove each segment's own mean similarity to the reference (zscore_centered)
 
     @classmethod
-    def from_dict(cls, spec: dict, reference: np.ndarray | None = None) -> "Calibration":
+    def from_dict(cls, spec: dict, reference: np.ndarray | None = None) -> Calibration:
         if spec.get("kind") != "logistic":
             raise ValueError(f"unsupported calibration kind {spec.get('kind')!r}")
         feature = spec.get("feature", "cosine")
@@ -34,10 +32,6 @@ class Calibration:
             raise ValueError(f"a {feature} calibration needs the reference vectors")
         return cls(float(spec["a"]), float(spec["b"]), reference if feature != "cosine" else None,
                    feature == "zscore_centered")
-
-    @classmethod
-    def load(cls, path: Path, reference: np.ndarray | None = None) -> "Calibration":
-        return cls.from_dict(json.loads(Path(path).read_text()), reference)
 
     def prompt_transform(self, prompt_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(matrix [P, dim], offset [P]) so that feature = segment_vector @ matrix.T - offset, per prompt.

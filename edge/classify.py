@@ -13,7 +13,7 @@ import numpy as np
 from edge.contract import MAX_TOTAL_DURATION_S, ApiError, ClassifyRequest
 from edge.scoring import ExactText, class_result, find_clips, finish_video, sample_scores, segment_clips
 from edge.store import Store, VideoRow
-from edge.textsources import CONVERSATION, TEXT_IN_VIDEO, TextModels
+from edge.types import EXACT_MATCH, SEMANTIC, SOURCES, VISUAL
 
 _PROMPT_CACHE_SIZE = 4096
 _EXACT_CACHE_SIZE = 256  # videos' prepared timed text (10 h of speech: ~90k words)
@@ -49,7 +49,7 @@ class SegmentCache:
 
 @dataclass(frozen=True)
 class EmbeddedPrompts:
-    """Every prompt of a request, class by class, as calibrated matrices per encoder ("visual", "text")."""
+    """Every prompt of a request, class by class, as calibrated matrices per encoder (VISUAL or TEXT)."""
     prompts: list[str]
     class_starts: np.ndarray
     matrices: dict[str, tuple[np.ndarray, np.ndarray]]  # encoder -> (scaled prompt matrix, offset)
@@ -57,9 +57,10 @@ class EmbeddedPrompts:
 
 class Classifier:
     def __init__(self, store: Store, bundle, page_ttl_s: float = 300.0, cache_bytes: int = 256 << 20,
-                 text: TextModels | None = None):
+                 text=None):
+        """`text` (edge.bundles.TextModels) makes conversation and text_in_video available."""
         self.store, self.bundle, self.text, self.page_ttl_s = store, bundle, text, page_ttl_s
-        self.available = ("visual",) if text is None else ("visual", TEXT_IN_VIDEO, CONVERSATION)
+        self.available = (VISUAL,) if text is None else SOURCES
         self.segments = SegmentCache(store, cache_bytes)
         self._prompt_vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()  # clients repeat classes
         self._exact_texts: OrderedDict[tuple[str, str, str], ExactText] = OrderedDict()
@@ -119,17 +120,17 @@ class Classifier:
         """Prompts scaled by their calibration per encoder, so scoring a source is a single matmul."""
         prompts = [p for spec in request.classes for p in spec.prompts]
         class_starts = np.cumsum([0] + [len(spec.prompts) for spec in request.classes[:-1]])
-        needed = {"visual" if o == "visual" else "text" for spec in request.classes for o in spec.options
-                  if o == "visual" or spec.conversation_option == "semantic"}
+        needed = {_encoder_for(o) for spec in request.classes for o in spec.options
+                  if o == VISUAL or spec.conversation_option == SEMANTIC}
         matrices = {}
         for name in needed:
-            encoder, calibration = ((self.bundle.text_encoder, self.bundle.calibration) if name == "visual"
+            encoder, calibration = ((self.bundle.text_encoder, self.bundle.calibration) if name == VISUAL
                                     else (self.text.encoder, self.text.calibration))
             matrices[name] = calibration.prompt_transform(self._encode(encoder, prompts))
         return EmbeddedPrompts(prompts, class_starts, matrices)
 
     def _key(self, source: str) -> str:
-        return self.bundle.key if source == "visual" else self.text.key(source)
+        return self.bundle.key if source == VISUAL else self.text.key(source)
 
     def _semantic(self, video: VideoRow, source: str, embedded: EmbeddedPrompts):
         """Per-class scores [S, C] of a source's segments, and a function naming the best prompt at a segment."""
@@ -137,8 +138,8 @@ class Classifier:
         if segments is None:
             raise _not_indexed(video, source, self._key(source))
         starts, ends, vectors = segments
-        matrix, offset = embedded.matrices["visual" if source == "visual" else "text"]
-        calibration = self.bundle.calibration if source == "visual" else self.text.calibration
+        matrix, offset = embedded.matrices[_encoder_for(source)]
+        calibration = self.bundle.calibration if source == VISUAL else self.text.calibration
         scores, features = sample_scores(vectors, matrix, offset, embedded.class_starts, calibration.to_score)
         bounds = list(embedded.class_starts) + [len(embedded.prompts)]
 
@@ -165,14 +166,14 @@ class Classifier:
         for c, spec in enumerate(request.classes):
             clips = []
             for source in spec.options:
-                if source != "visual" and spec.conversation_option == "exact_match":
+                if source != VISUAL and spec.conversation_option == EXACT_MATCH:
                     clips += [clip for clip in self._exact(video, source).clips(spec.prompts)
                               if clip.score >= request.thresholds.min_clip_score]
                     continue
                 if source not in semantic:
                     semantic[source] = self._semantic(video, source, embedded)
                 starts, ends, scores, prompt_at = semantic[source]
-                clip_finder = find_clips if source == "visual" else segment_clips
+                clip_finder = find_clips if source == VISUAL else segment_clips
                 clips += clip_finder(starts, ends, scores[:, c], request.thresholds.min_clip_score, source,
                                      lambda i, c=c: prompt_at(c, i))
             entry = class_result(spec.name, clips, video.duration, request.thresholds, request.include_clips)
@@ -197,10 +198,22 @@ class Classifier:
         return pages[0][1]
 
     def page(self, token: str) -> dict:
-        body = self.store.page(token)
-        if body is None:
-            raise ApiError("parameter_invalid", f"The page token {token!r} is unknown or has expired.", 400)
-        return body
+        return read_page(self.store, token)
+
+
+def read_page(store: Store, token: str) -> dict:
+    """A stored page of an earlier result set; unknown and expired tokens are the contract's 400."""
+    body = store.page(token)
+    if body is None:
+        raise ApiError("parameter_invalid", f"The page token {token!r} is unknown or has expired.", 400)
+    return body
+
+
+_TEXT = "text"  # the text encoder, which embeds prompts for both text sources
+
+
+def _encoder_for(source: str) -> str:
+    return VISUAL if source == VISUAL else _TEXT
 
 
 def _not_indexed(video: VideoRow, source: str, key: str) -> ApiError:

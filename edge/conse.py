@@ -10,9 +10,9 @@ compare with frames by cosine.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edge.scoring import Thresholds
+from edge.types import CONVERSATION_OPTIONS, SEMANTIC, SOURCES, Thresholds
 
-OPTIONS = ("visual", "conversation", "text_in_video")
-CONVERSATION_OPTIONS = ("semantic", "exact_match")
+OPTIONS = SOURCES
 MAX_PROMPTS = 100
 MAX_TOTAL_DURATION_S = 10 * 3600
 DOCS_URL = "https://docs.twelvelabs.io/v1.2/reference/classify-videos"
@@ -182,7 +181,7 @@ def parse_request(body, bulk: bool = False) -> ClassifyRequest:
         index_id = None
         video_ids = tuple(dict.fromkeys(_strings(_require(body, "video_ids"), "video_ids")))
     options = _options(_require(body, "options"), "options")
-    conversation_option = _conversation_option(body.get("conversation_option") or "semantic", "conversation_option")
+    conversation_option = _conversation_option(body.get("conversation_option") or SEMANTIC, "conversation_option")
     classes = _classes(_require(body, "classes"), options, conversation_option,
                        "labels" if legacy_labels else "classes")
     page_limit = body.get("page_limit")

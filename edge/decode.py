@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import av
 import cv2
 import numpy as np
+
+from edge.types import VideoInfo
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts",
                     ".m2ts", ".wmv", ".flv", ".3gp", ".ogv"}
@@ -16,16 +17,6 @@ VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".m
 
 class VideoError(Exception):
     """A file that cannot be used as a video; the message says why."""
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    duration: float
-    fps: float
-    width: int
-    height: int
-    rotation: int
-    has_audio: bool
 
 
 def probe(path: Path) -> VideoInfo:

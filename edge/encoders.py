@@ -7,7 +7,8 @@ cosine similarity in that space to a 0-100 score. Scoring sees only these three.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 

@@ -67,9 +67,9 @@ class OcrEngine:
         self.det_side, self.min_score, self.rgb = det_side, min_score, rgb
 
     @classmethod
-    def from_store(cls, models_dir: Path, *, use_cls: bool = False, **kwargs) -> "OcrEngine":
+    def from_store(cls, models_dir: Path, *, use_cls: bool = False, **kwargs) -> OcrEngine:
         """The engine on the verified store's files (sha256-checked; a missing file raises IntegrityError)."""
-        from edge.modelstore import model_path
+        from edge.modelfiles import model_path
 
         paths = [model_path(models_dir, MODEL, f"{name}.onnx") for name in ("det", "rec")]
         return cls(*paths, model_path(models_dir, MODEL, "cls.onnx") if use_cls else None, **kwargs)
@@ -288,7 +288,10 @@ class TextReader:
         else:
             s["band_det"] += 1
             quads = np.concatenate([self.engine.detect(frame, b) for b in bands])
-            inside = lambda r: any(self._frame_box(r)[1] < y1 and self._frame_box(r)[3] > y0 for y0, y1 in bands)
+
+            def inside(r: _Region) -> bool:
+                return any(self._frame_box(r)[1] < y1 and self._frame_box(r)[3] > y0 for y0, y1 in bands)
+
             outside = [r for r in self._regions if not inside(r)]
             kept = [r for r in kept if inside(r)]
         s["det_s"] += time.perf_counter() - t0

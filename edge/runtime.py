@@ -5,7 +5,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import onnxruntime as ort
+try:
+    import onnxruntime as ort
+except ImportError as exc:  # the runtime is an extra: exactly one of onnxruntime / onnxruntime-gpu
+    raise ImportError("no onnxruntime is installed: install edge with one runtime, pip install 'edge[cpu]' or "
+                      "'edge[gpu]' (make setup RUNTIME=gpu)") from exc
 
 log = logging.getLogger("edge.runtime")
 

@@ -13,28 +13,12 @@ Definitions (also in the README):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from edge.textmatch import SpokenWords, normalise, runs_hold, word_runs
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    min_video_score: float = 75.0
-    min_clip_score: float = 30.0
-    min_duration_ratio: float = 0.5
-
-
-@dataclass(frozen=True)
-class Clip:
-    start: float
-    end: float
-    score: float
-    option: str
-    prompt: str
+from edge.types import CONVERSATION, Clip, Thresholds
 
 
 def sample_scores(vectors: np.ndarray, prompt_matrix: np.ndarray, offset: np.ndarray, class_starts: np.ndarray,
@@ -94,14 +78,14 @@ class ExactText:
 
     def __init__(self, items: list[dict], option: str):
         self.items, self.option = items, option
-        if option == "conversation":
+        if option == CONVERSATION:
             self._spoken = SpokenWords([i["text"] for i in items])
         else:
             self._screen = [word_runs(normalise(i["text"])) for i in items]
 
     def clips(self, prompts: tuple[str, ...]) -> list[Clip]:
         clips = []
-        if self.option == "conversation":
+        if self.option == CONVERSATION:
             for prompt in prompts:
                 for a, b in self._spoken.find(prompt):
                     p = float(np.mean([w["p"] for w in self.items[a:b + 1]]))

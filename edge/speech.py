@@ -65,15 +65,12 @@ def free_cores(window_s: float = 0.25) -> float:
 
 
 def speech_threads() -> int:
-    """EDGE_SPEECH_THREADS, else the cores free right now (at least one).
+    """The cores free right now (at least one); EDGE_SPEECH_THREADS overrides this (WhisperTranscriber's threads).
 
     whisper.cpp's threads meet at a barrier after every operation and spin there; a thread that shares
     its core with other busy work keeps the rest waiting, so with more threads than free cores speech
     slowed 5x (2 threads beside visual indexing at equal priority; 10-20x reported elsewhere). With only
     the free cores it slows just by the share of CPU it gets."""
-    value = int(os.environ.get("EDGE_SPEECH_THREADS", "0"))
-    if value > 0:
-        return value
     return max(1, min(os.cpu_count() or 1, int(free_cores() + 0.5)))
 
 

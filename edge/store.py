@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.decode import VideoInfo
+from edge.types import Segments, TimedItems, VideoInfo
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS videos (
@@ -41,17 +41,11 @@ CREATE TABLE IF NOT EXISTS result_pages (
 
 
 @dataclass(frozen=True)
-class Segments:
-    starts: np.ndarray   # float32 [n] seconds
-    ends: np.ndarray     # float32 [n]
-    vectors: np.ndarray  # float16 [n, dim], unit rows
-    texts: list[str] | None = None
-
-
-@dataclass(frozen=True)
-class TimedItems:
-    language: str | None
-    items: list[dict]    # {"start", "end", "text", ...}: spoken words or on-screen text spans, in time order
+class FileRow:
+    video_id: str | None  # None for a file that failed
+    size: int
+    mtime_ns: int
+    status: str  # indexed | failed
 
 
 @dataclass(frozen=True)
@@ -92,9 +86,9 @@ class Store:
         return _Transaction(self._db)
 
     # files and videos
-    def file_row(self, path: str) -> tuple[str | None, int, int, str] | None:
-        return self._db.execute(
-            "SELECT video_id, size, mtime_ns, status FROM files WHERE path=?", (path,)).fetchone()
+    def file_row(self, path: str) -> FileRow | None:
+        row = self._db.execute("SELECT video_id, size, mtime_ns, status FROM files WHERE path=?", (path,)).fetchone()
+        return FileRow(*row) if row else None
 
     def record_file(self, path: str, size: int, mtime_ns: int, status: str,
                     video_id: str | None = None, error: str | None = None) -> None:
@@ -163,22 +157,29 @@ class Store:
         return TimedItems(row[0], json.loads(row[1])) if row else None
 
     def videos(self, video_ids: list[str] | None = None, roots: list[str] | None = None) -> list[VideoRow]:
-        """Registered videos (one row per video, with one current path), optionally filtered."""
-        where, args = "", []
-        if video_ids is not None:  # in SQL: a request names a few videos of a library of thousands
-            where = f"WHERE v.video_id IN ({','.join('?' * len(video_ids))})"
-            args = list(video_ids)
-        rows = self._db.execute(
-            "SELECT v.video_id, v.filename, v.duration, v.fps, v.width, v.height, v.rotation, v.has_audio, "
-            "(SELECT path FROM files f WHERE f.video_id=v.video_id AND f.status='indexed' ORDER BY path LIMIT 1), "
-            "(SELECT size FROM files f WHERE f.video_id=v.video_id LIMIT 1), v.created_at "
-            f"FROM videos v {where} ORDER BY v.filename, v.video_id", args).fetchall()
-        videos = [VideoRow(row[0], row[1], row[8], VideoInfo(*row[2:7], bool(row[7])), row[9] or 0, row[10])
-                  for row in rows]
+        """Registered videos (one row per video), optionally only those named or those with a file under `roots`.
+
+        Identical bytes at several paths are one video: it belongs to every index one of its files is under, and
+        its `path` is a current file of it (under `roots` when they are given)."""
+        conditions, args = ["f.status='indexed'"], []
         if roots is not None:
             prefixes = [r.rstrip("/") + "/" for r in roots]
-            videos = [v for v in videos if v.path and any(v.path.startswith(p) for p in prefixes)]
-        return videos
+            if not prefixes:
+                return []
+            conditions.append("(" + " OR ".join("substr(f.path, 1, ?)=?" for _ in prefixes) + ")")
+            args += [a for p in prefixes for a in (len(p), p)]
+        path_query = f"SELECT path FROM files f WHERE f.video_id=v.video_id AND {' AND '.join(conditions)} " \
+                     "ORDER BY path LIMIT 1"
+        where = f"WHERE ({path_query}) IS NOT NULL" if roots is not None else ""
+        if video_ids is not None:  # in SQL: a request names a few videos of a library of thousands
+            where = (where + " AND " if where else "WHERE ") + f"v.video_id IN ({','.join('?' * len(video_ids))})"
+        rows = self._db.execute(
+            "SELECT v.video_id, v.filename, v.duration, v.fps, v.width, v.height, v.rotation, v.has_audio, "
+            f"({path_query}), (SELECT size FROM files f WHERE f.video_id=v.video_id LIMIT 1), v.created_at "
+            f"FROM videos v {where} ORDER BY v.filename, v.video_id",
+            args + (args if roots is not None else []) + list(video_ids or [])).fetchall()
+        return [VideoRow(row[0], row[1], row[8], VideoInfo(*row[2:7], bool(row[7])), row[9] or 0, row[10])
+                for row in rows]
 
     def failed_files(self) -> list[tuple[str, str]]:
         return self._db.execute("SELECT path, error FROM files WHERE status='failed' ORDER BY path").fetchall()

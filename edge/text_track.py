@@ -35,13 +35,15 @@ class TextSpan:
     box: Box  # union of the boxes the text was read in
 
 
-def normalise(text: str) -> str:
+def _reading_key(text: str) -> str:
+    """How two readings of one line compare: spacing and case do not matter (edge.textmatch.normalise is for matching
+    prompts, which also drops punctuation and diacritics)."""
     return re.sub(r"\s+", " ", text).strip().casefold()
 
 
 def similarity(a: str, b: str) -> float:
     """1.0 for the same text; ~1 - (edits / length) for small OCR differences."""
-    return SequenceMatcher(None, normalise(a), normalise(b), autojunk=False).ratio()
+    return SequenceMatcher(None, _reading_key(a), _reading_key(b), autojunk=False).ratio()
 
 
 def _overlap(a: Box, b: Box) -> float:
@@ -90,9 +92,9 @@ class _Track:
         votes = [r for r in self.readings if r.fresh] or self.readings
         weight: dict[str, float] = defaultdict(float)
         for r in votes:
-            weight[normalise(r.text)] += r.score
+            weight[_reading_key(r.text)] += r.score
         best = max(weight, key=weight.get)
-        group = [r for r in votes if normalise(r.text) == best]
+        group = [r for r in votes if _reading_key(r.text) == best]
         text = Counter(r.text.strip() for r in group).most_common(1)[0][0]
         # Disagreement lowers it: the group's mean score times the share of readings close to the text.
         agree = sum(similarity(r.text, text) >= 0.6 for r in votes) / len(votes)
@@ -121,7 +123,7 @@ class TextTracker:
 
     def _fragment(self, r: Reading) -> bool:
         """Part of a text already on screen (the detector split "EDGE TV" into "EDGE" and "TV" this time)?"""
-        return any(_overlap(tr.box, r.box) > 0.8 and normalise(r.text) in normalise(tr.stitched)
+        return any(_overlap(tr.box, r.box) > 0.8 and _reading_key(r.text) in _reading_key(tr.stitched)
                    for tr in self._active)
 
     def update(self, t: float, readings: list[Reading]) -> None:

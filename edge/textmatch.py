@@ -57,12 +57,6 @@ class SpokenWords:
                 if self._tokens[k:k + n] == target]
 
 
-def spoken_hits(words: list[TimedText], prompt: str) -> list[TimedText]:
-    """Every occurrence of the prompt's words as consecutive spoken words, with their times."""
-    return [TimedText(words[a].start, words[b].end, " ".join(w.text for w in words[a:b + 1]))
-            for a, b in SpokenWords([w.text for w in words]).find(prompt)]
-
-
 def _within_one_edit(a: str, b: str) -> bool:
     if abs(len(a) - len(b)) > 1:
         return False
@@ -74,19 +68,14 @@ def _within_one_edit(a: str, b: str) -> bool:
     return a[i + (len(a) == len(b)):] == b[i + 1:]
 
 
-def screen_text_matches(text: str, prompt: str, tolerant: bool = True) -> bool:
-    """Whether the prompt appears in an on-screen text as whole words, ignoring spaces; one character may
-    differ (OCR misreads) when the prompt is `_TOLERANT_LEN` or more characters long."""
-    return runs_hold(word_runs(normalise(text)), "".join(normalise(prompt)), tolerant)
-
-
 def word_runs(words: list[str]) -> set[str]:
     """Every run of consecutive words, joined without spaces: what a prompt may match whole."""
     return {"".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)}
 
 
 def runs_hold(runs: set[str], target: str, tolerant: bool = True) -> bool:
-    """screen_text_matches on a text's word runs and a prompt's normalised words joined."""
+    """Whether the prompt (its normalised words joined) appears in a text's word runs as whole words, ignoring
+    spaces; one character may differ (OCR misreads) when the prompt is `_TOLERANT_LEN` or more characters long."""
     if not target:
         return False
     if target in runs:

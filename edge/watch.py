@@ -1,15 +1,14 @@
 """Watched folders for `edge serve`: notice new, changed and deleted videos and index them in the background.
 
 Two threads, each with its own SQLite connection (WAL lets them work beside the server's):
-- the scanner polls the folders every `interval_s`; a new or changed file is queued (table `jobs`) only once its
-  size and mtime have stayed the same for `settle_s`, so a file still being copied is not indexed half-written;
-  a file gone from its folder leaves the store.
+- the scanner walks the folders when inotify reports a change (on Linux), and every `interval_s` in any case
+  (network shares deliver no inotify events); a new or changed file is queued (table `jobs`) only once its size
+  and mtime have stayed the same for `settle_s`, so a file still being copied is not indexed half-written; a file
+  gone from its folder leaves the store.
 - the worker takes queued jobs one at a time (one indexing thread: the models already use the cores) and runs
   the Indexer on them.
 The queue is durable: after a crash, jobs left `running` are queued again at start-up, and because indexing is
 idempotent (content-derived ids, segments replaced in one transaction) a re-run never duplicates anything.
-Polling rather than inotify: it works on every filesystem (network shares, bind mounts) and costs one stat per
-file per interval.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from edge.library import Indexer, discover
+from edge.indexer import discover
 from edge.store import Store
 
 log = logging.getLogger("edge.watch")
@@ -67,10 +66,9 @@ class _ChangeSignal:
 
 
 class Watcher:
-    def __init__(self, db_path: Path, bundle, sample_fps: float, folders: dict[str, Path],
-                 interval_s: float = 2.0, settle_s: float = 2.0, text=None, sources: tuple[str, ...] = ("visual",)):
-        self.db_path, self.bundle, self.sample_fps = db_path, bundle, sample_fps
-        self.text, self.sources = text, sources
+    def __init__(self, edge, folders: dict[str, Path], interval_s: float = 2.0, settle_s: float = 2.0):
+        """`edge`: the appliance (edge.appliance.Edge) whose store and models the worker indexes with."""
+        self.edge, self.db_path = edge, edge.settings.db_path
         self.folders = {name: Path(path).expanduser().resolve() for name, path in folders.items()}
         self.interval_s, self.settle_s = interval_s, settle_s
         self._stop = threading.Event()
@@ -139,7 +137,8 @@ class Watcher:
             except OSError:  # deleted between the walk and the stat: the next scan sees it gone
                 continue
             known = store.file_row(key)
-            if known and known[3] in ("indexed", "failed") and (known[1], known[2]) == (stat.st_size, stat.st_mtime_ns):
+            if known and known.status in ("indexed", "failed") and (known.size, known.mtime_ns) == (stat.st_size,
+                                                                                                 stat.st_mtime_ns):
                 self._pending.pop(key, None)
                 continue
             size_mtime = (stat.st_size, stat.st_mtime_ns)
@@ -160,7 +159,7 @@ class Watcher:
 
     # worker
     def _work_loop(self, store: Store) -> None:
-        indexer = Indexer(store, self.bundle, self.sample_fps, self.text, self.sources)
+        indexer = self.edge.indexer(store=store)
         while not self._stop.is_set():
             path = store.claim_job()
             if path is None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import re
 import os
+import re
 import resource
 import shutil
 import socket
@@ -30,13 +30,13 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from edge.bundles import load_visual_bundle
+from edge.appliance import Edge
 from edge.classify import Classifier
-from edge.config import load_settings  # reads the environment when called, so main() can set EDGE_HOME first
 from edge.contract import parse_request
-from edge.decode import VideoInfo, probe, sample_frames
-from edge.library import Indexer
-from edge.store import Segments, Store
+from edge.decode import probe, sample_frames
+from edge.settings import load_settings  # reads the environment when called, so main() can set EDGE_HOME first
+from edge.store import Store
+from edge.types import VISUAL, Segments, VideoInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -112,15 +112,14 @@ def bench_encoder(bundle, video: Path, settings) -> None:
         note="implied: 10x realtime at the sample rate")
 
 
-def bench_index(videos, bundle, settings) -> None:
-    store = Store(settings.db_path)
+def bench_index(videos, edge: Edge, settings) -> None:
     lines: list[str] = []
 
     def progress(message: str) -> None:
         lines.append(message)
         log("  " + message)
 
-    indexer = Indexer(store, bundle, settings.sample_fps, progress=progress)
+    indexer = edge.indexer(sources=(VISUAL,), progress=progress)
     for label, path in videos.items():
         lines.clear()
         duration = probe(path).duration
@@ -132,7 +131,6 @@ def bench_index(videos, bundle, settings) -> None:
         encoded = re.search(r"encoded=(\d+)", " ".join(lines)).group(1) if lines else "?"
         row(f"index {label} end to end: x-realtime", duration / dt, "x", 10.0 if label == "720p" else None,
             note=f"{duration:.0f} s video in {dt:.1f} s, {encoded} samples encoded")
-    store.close()
 
 
 def bench_peak_rss(video: Path, tmp: Path, settings) -> None:
@@ -338,13 +336,14 @@ def main(argv=None) -> None:
         videos = make_videos(tmp, args.seconds)
         bench_decode(videos, settings)
         t = time.perf_counter()
-        bundle = load_visual_bundle(settings)
+        edge = Edge(settings)
+        bundle = edge.bundle
         row("bundle load (cold cache, label embeddings)", time.perf_counter() - t, "s")
         bench_encoder(bundle, videos["720p"], settings)
         enc = bundle.image_encoder  # which providers the sessions really got (private, hence getattr)
         facts["ort_providers_used"] = sorted({p for s in ("_classifier", "_detector")
                                               for p in getattr(getattr(enc, s, None), "get_providers", list)()})
-        bench_index(videos, bundle, settings)
+        bench_index(videos, edge, settings)
         bench_peak_rss(videos["720p"], tmp, settings)
         bench_classify(bundle, tmp, settings, args.reps)
         bench_http(settings, args.reps)

@@ -59,7 +59,7 @@ def _rapidocr_cpu(models_dir: Path, frames, threads: int) -> float:
     """RapidOCR as documented (det at its 736 px, direction classifier, every line read), pinned paths."""
     from rapidocr import RapidOCR
 
-    from edge.modelstore import model_path
+    from edge.modelfiles import model_path
 
     paths = {k: str(model_path(models_dir, "ocr-ppocrv6", f"{k.lower()}.onnx")) for k in ("Det", "Rec", "Cls")}
     eng = RapidOCR(params={**{f"{k}.model_path": v for k, v in paths.items()}, "Global.log_level": "warning",
@@ -132,7 +132,7 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads per session")
     ap.add_argument("--no-rapidocr", action="store_true", help="skip the RapidOCR-defaults reference run")
     args = ap.parse_args(argv)
-    from edge.config import load_settings
+    from edge.settings import load_settings
 
     t0 = time.perf_counter()
     rows = bench_ocr(load_settings().models_dir, args.reps, args.threads, not args.no_rapidocr,

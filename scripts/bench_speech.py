@@ -47,10 +47,10 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
 
 def _visual_load(video: Path, home: Path) -> subprocess.Popen:
     """A separate process indexing `video` (visual only) over and over until it is killed."""
-    code = ("import sys; from pathlib import Path; from edge.bundles import load_visual_bundle; "
-            "from edge.config import load_settings; from edge.decode import probe; from edge.library import encode_visual\n"
-            "s = load_settings(); b = load_visual_bundle(s); p = Path(sys.argv[1])\n"
-            "while True: encode_visual(p, probe(p), b.image_encoder, s.sample_fps)")
+    code = ("import sys; from pathlib import Path; from edge.appliance import Edge; from edge.decode import probe; "
+            "from edge.indexer import VisualSampler, scan_samples\n"
+            "edge = Edge(); p = Path(sys.argv[1])\n"
+            "while True: scan_samples(p, probe(p), edge.settings.sample_fps, [VisualSampler(edge.bundle.image_encoder).feed])")
     env = {**os.environ, "EDGE_HOME": str(home), "EDGE_CACHE_DIR": str(home / "cache")}
     return subprocess.Popen([sys.executable, "-c", code, str(video)], env=env)
 
@@ -94,7 +94,7 @@ def bench_speech(models_dir: Path, visual_video: Path | None, threads: int | Non
 
 
 def main() -> None:
-    from edge.config import load_settings
+    from edge.settings import load_settings
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, help="whisper.cpp threads (default: EDGE_SPEECH_THREADS or automatic)")

@@ -21,8 +21,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.bundles import CALIBRATION_DIR, CONSE_CALIBRATION, load_visual_bundle
-from edge.config import load_settings
+from edge.bundles import CONSE_CALIBRATION, TEXT_CALIBRATION, load_visual_bundle
+from edge.settings import load_settings
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "calibration"  # the fit's inputs (not shipped)
 
 
 def load_image(name: str) -> np.ndarray:
@@ -87,7 +89,7 @@ def text_pairs(examples: Path) -> tuple[np.ndarray, np.ndarray]:
     """Text calibration: every prompt against every text of calibration/text-examples.json; a pair is
     positive when both belong to the same topic. The feature is the centered z-score against the reference
     sentences (edge.calibration)."""
-    from edge.textsources import TextModels
+    from edge.bundles import TextModels
 
     spec = json.loads(examples.read_text())
     models = TextModels(load_settings(), {"kind": "logistic", "feature": FEATURE_TEXT, "a": 1.0, "b": 0.0})
@@ -130,11 +132,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.text:
-        args.examples = args.examples or CALIBRATION_DIR / "text-examples.json"
-        args.out = args.out or CALIBRATION_DIR / "text.json"
+        args.examples = args.examples or EXAMPLES_DIR / "text-examples.json"
+        args.out = args.out or TEXT_CALIBRATION
         (x, y), feature = text_pairs(args.examples), FEATURE_TEXT
     else:
-        args.examples = args.examples or CALIBRATION_DIR / "visual-examples.json"
+        args.examples = args.examples or EXAMPLES_DIR / "visual-examples.json"
         args.out = args.out or CONSE_CALIBRATION
         x, y, feature = image_pairs(args.examples)
     a, b = fit_logistic(x, y)

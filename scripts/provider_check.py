@@ -33,7 +33,7 @@ def main() -> None:
     if len(sys.argv) > 1:
         models = Path(sys.argv[1])
     else:
-        from edge.config import load_settings
+        from edge.settings import load_settings
 
         models = load_settings().models_dir
     prompts = [f"a photo of a {word} number {i}" for i, word in enumerate(["cat", "dog", "car", "cup"] * 25)]

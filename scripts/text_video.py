@@ -15,9 +15,8 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
-
 from make_sample import PHOTOS, _render_span, _rgb, add_video_stream
+from PIL import Image, ImageDraw, ImageFont
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 HERSHEY = {"hershey_simplex": cv2.FONT_HERSHEY_SIMPLEX, "hershey_duplex": cv2.FONT_HERSHEY_DUPLEX,

@@ -19,7 +19,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
-    from edge.config import load_settings
+    from edge.settings import load_settings
 
     path = load_settings().models_dir
     if not (path / "installed.json").is_file():
@@ -112,17 +112,15 @@ def serving(env: dict, log: Path, *args: str):
 
 def index_with_sources(folder: Path, home: Path, sources: tuple[str, ...]) -> dict:
     """Index a folder into a store under `home` with the real models of these sources; what tests need of it."""
-    from edge.bundles import load_visual_bundle
-    from edge.config import load_settings
-    from edge.library import Indexer
+    from edge.appliance import Edge
+    from edge.settings import load_settings
     from edge.store import Store
-    from edge.textsources import TextModels
 
-    settings = load_settings()
-    store, text = Store(home / "edge.sqlite"), TextModels(settings)
-    report = Indexer(store, load_visual_bundle(settings), settings.sample_fps, text, sources).index([folder])
+    edge = Edge(load_settings())
+    store = Store(home / "edge.sqlite")
+    report = edge.indexer(store=store, sources=sources).index([folder])
     assert not report.failed, report.failed
-    return {"store": store, "text": text, "settings": settings, "folder": folder,
+    return {"store": store, "edge": edge, "text": edge.text, "settings": edge.settings, "folder": folder,
             "ids": {e["path"].rsplit("/", 1)[1]: e["video_id"] for e in report.indexed},
             "env": {"EDGE_HOME": str(home), "EDGE_SOURCES": ",".join(sources)}}  # for the CLI on the same store
 
@@ -130,12 +128,12 @@ def index_with_sources(folder: Path, home: Path, sources: tuple[str, ...]) -> di
 def classify_indexed(indexed: dict, videos: list[str], source: str, classes: list[dict], option: str = "semantic",
                      **threshold) -> dict:
     """A classify response (with clips; low class thresholds, so clips are what the tests judge)."""
-    from edge.bundles import load_visual_bundle
     from edge.classify import Classifier
     from edge.contract import parse_request
 
     body = {"video_ids": [indexed["ids"][v] for v in videos], "options": [source], "conversation_option": option,
             "classes": classes, "include_clips": True,
             "threshold": {"min_video_score": 1, "min_duration_ratio": 0.01, **threshold}}
-    classifier = Classifier(indexed["store"], load_visual_bundle(indexed["settings"]), text=indexed["text"])
+    edge = indexed["edge"]
+    classifier = Classifier(indexed["store"], edge.bundle, text=edge.text)
     return classifier.classify(parse_request(body))

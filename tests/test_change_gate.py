@@ -4,7 +4,7 @@ import numpy as np
 from make_sample import write_static
 
 from edge.decode import probe
-from edge.library import ChangeGate, encode_visual
+from edge.indexer import ChangeGate, VisualSampler, scan_samples
 
 
 class CountingEncoder:
@@ -25,7 +25,9 @@ def test_static_video_is_encoded_only_when_it_changes(tmp_path):
     video = tmp_path / "static.mp4"
     write_static(video, seconds=20, object_from=12.0)
     encoder = CountingEncoder()
-    segments, encoded = encode_visual(video, probe(video), encoder, sample_fps=1.0)
+    sampler = VisualSampler(encoder)
+    segments = sampler.segments(*scan_samples(video, probe(video), 1.0, [sampler.feed]))
+    encoded = sampler.encoded
     assert len(segments.starts) == 20
     assert encoded == encoder.frames == 2  # the first sample, and the one where the object appeared
     vectors = segments.vectors.astype(np.float32)

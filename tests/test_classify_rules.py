@@ -7,8 +7,8 @@ import pytest
 
 from edge.classify import Classifier
 from edge.contract import ApiError, parse_request
-from edge.decode import VideoInfo
-from edge.store import Segments, Store
+from edge.store import Store
+from edge.types import Segments, VideoInfo
 
 
 def _video(store, video_id, hours):

@@ -119,7 +119,7 @@ def test_a_broken_audio_track_is_reported_and_the_pictures_still_indexed(speech,
     from speech_media import write_broken_audio
 
     from edge.bundles import load_visual_bundle
-    from edge.library import Indexer
+    from edge.indexer import Indexer
 
     video = tmp_path / "broken_audio.mp4"
     write_broken_audio(video)
@@ -146,7 +146,7 @@ def test_tokens_join_into_words_timed_by_dtw_even_across_split_characters():
 
 def test_a_source_added_later_is_extracted_alone(speech, tmp_path):
     from edge.bundles import load_visual_bundle
-    from edge.library import Indexer
+    from edge.indexer import Indexer
 
     store, bundle = Store(tmp_path / "edge.sqlite"), load_visual_bundle(speech["settings"])
     video = speech["folder"] / "silent.mp4"

@@ -2,7 +2,7 @@
 
 import shutil
 
-from edge.library import discover
+from edge.indexer import discover
 
 
 def test_discovery_probes_unknown_types_and_never_leaves_the_folder(sample_dir, tmp_path):

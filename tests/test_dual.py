@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_dual import CALIBRATION, CLIP_MEAN, CLIP_STD, CONTEXT_LENGTH, DIM, build_tiny_dual_bundle
 
 from edge.dual import IMAGE_BATCH, ImageSpec, load_dual_bundle, preprocess, resize_and_crop
 from edge.hashing import IntegrityError
-from tiny_dual import CALIBRATION, CLIP_MEAN, CLIP_STD, CONTEXT_LENGTH, DIM, build_tiny_dual_bundle
 
 RED, GREEN, BLUE, YELLOW = (230, 20, 25), (15, 220, 30), (20, 30, 235), (240, 235, 10)
 PROMPTS = ["a photo of RED", "green", "Blue", "the yellow car", "a dog"]

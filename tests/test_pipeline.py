@@ -4,7 +4,6 @@ import json
 import shutil
 
 import pytest
-
 from conftest import run_edge
 
 STEP = 1.0  # default sampling interval (EDGE_SAMPLE_FPS=1)
@@ -59,7 +58,7 @@ def test_bulk_over_an_index_pages_and_token_expiry(models_dir, sample_dir, edge_
                                                                                 for i in range(2))
     code, again, _ = run_edge("page", second["page_info"]["prev_page_token"])
     assert again == first
-    code, short, _ = run_edge("classify", "--request", "-", stdin=json.dumps(request), env={"EDGE_PAGE_TTL": "0"})
+    code, short, _ = run_edge("classify", "--request", "-", stdin=json.dumps(request), env={"EDGE_PAGE_TTL": "0.001"})
     code, body, err = run_edge("page", short["page_info"]["next_page_token"])
     assert code == 2 and body["code"] == "parameter_invalid" and "expired" in body["message"]
 

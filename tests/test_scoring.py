@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from edge.calibration import Calibration
-from edge.scoring import Clip, Thresholds, class_result, class_score, find_clips, finish_video, sample_scores, union_length
+from edge.scoring import class_result, class_score, find_clips, finish_video, sample_scores, union_length
+from edge.types import Clip, Thresholds
 
 
 def test_clips_are_maximal_runs_at_or_above_threshold():

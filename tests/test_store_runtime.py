@@ -7,9 +7,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from edge.decode import VideoInfo
 from edge.runtime import ProviderError, choose_providers
-from edge.store import Segments, Store
+from edge.store import Store
+from edge.types import Segments, VideoInfo
 
 INFO = VideoInfo(duration=10.0, fps=25.0, width=640, height=360, rotation=0, has_audio=True)
 
@@ -59,3 +59,18 @@ def test_provider_preference_and_forcing():
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         with pytest.raises(ProviderError, match="not available"):
             choose_providers("cuda")
+
+
+def test_identical_bytes_in_two_indexes_belong_to_both(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    vid = "v" * 24
+    store.put_video(vid, "a.mp4", INFO, {})
+    for root in ("/srv/a", "/srv/b"):
+        store.record_file(f"{root}/clip.mp4", 10, 1, "indexed", vid)
+    store.record_file("/srv/c/broken.mp4", 10, 1, "failed", error="bad")
+    a, b = (store.ensure_index(name, f"/srv/{name}") for name in ("a", "b"))
+    for index_id, root in ((a, "/srv/a"), (b, "/srv/b")):
+        (video,) = store.videos(roots=store.index_roots(index_id))
+        assert video.video_id == vid and video.path == f"{root}/clip.mp4"  # a path of the index it was asked for
+    assert store.videos(roots=["/srv/c"]) == [] and store.videos(roots=["/srv/ab"]) == []
+    assert [v.video_id for v in store.videos([vid], roots=["/srv/b"])] == [vid]

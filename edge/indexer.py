@@ -7,20 +7,21 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 
-from edge.decode import VIDEO_EXTENSIONS, VideoError, VideoInfo, probe, sample_frames
-from edge.hashing import sha256_file
 from edge.audio import AudioError
-from edge.config import ALL_SOURCES as SOURCES
-from edge.store import Segments, Store
-from edge.textsources import CONVERSATION, TEXT_IN_VIDEO, TextModels, conversation, screen_text
+from edge.bundles import TextModels
+from edge.decode import VIDEO_EXTENSIONS, VideoError, probe, sample_frames
+from edge.hashing import sha256_file
+from edge.store import Store
+from edge.textsources import conversation, screen_text
+from edge.types import CONVERSATION, SOURCES, TEXT_IN_VIDEO, VISUAL, Segments, VideoInfo
 
 log = logging.getLogger("edge.index")
 
@@ -28,6 +29,8 @@ log = logging.getLogger("edge.index")
 _NOT_VIDEO = {".txt", ".json", ".md", ".srt", ".vtt", ".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff",
               ".webp", ".pdf", ".zip", ".tar", ".gz", ".db", ".sqlite", ".py", ".log", ".csv", ".xml", ".html",
               ".wav", ".mp3", ".flac", ".m4a", ".aac", ".ogg", ".opus"}
+# Frame sources share one decode and go first; speech runs after it, never beside it.
+_ORDER = (VISUAL, TEXT_IN_VIDEO, CONVERSATION)
 _BATCH = 8
 _PROGRESS_EVERY = 8 * _BATCH  # samples between progress lines within one long video
 
@@ -160,10 +163,9 @@ class VisualSampler:
         return Segments(starts, ends, np.concatenate(self._vectors)[self._rows].astype(np.float16))
 
 
-def _background_priority() -> None:
-    """Lower the calling thread's CPU priority by EDGE_FRAME_NICE (Linux nice values are per thread, and
+def _background_priority(nice: int) -> None:
+    """Lower the calling thread's CPU priority by `nice` (EDGE_FRAME_NICE; Linux nice values are per thread, and
     threads it starts inherit them)."""
-    nice = int(os.environ.get("EDGE_FRAME_NICE", "10"))
     if nice > 0 and hasattr(os, "setpriority"):
         tid = threading.get_native_id()
         try:
@@ -173,7 +175,7 @@ def _background_priority() -> None:
 
 
 def scan_samples(path: Path, info: VideoInfo, sample_fps: float, consumers: list[Callable[[float, np.ndarray], None]],
-                 progress: Callable[[str], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 progress: Callable[[str], None] | None = None, nice: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Decode the samples once and hand each to every consumer; return the samples' (starts, ends).
 
     Runs on a thread of its own at background priority (EDGE_FRAME_NICE, default 10), with the decoder and
@@ -184,7 +186,7 @@ def scan_samples(path: Path, info: VideoInfo, sample_fps: float, consumers: list
     result: list = []
 
     def run():
-        _background_priority()
+        _background_priority(nice)
         try:
             result.append(_scan(path, info, sample_fps, consumers, progress))
         except BaseException as exc:  # re-raised in the caller's thread
@@ -217,14 +219,6 @@ def _scan(path: Path, info: VideoInfo, sample_fps: float, consumers, progress) -
     return starts, ends
 
 
-def encode_visual(path: Path, info: VideoInfo, image_encoder, sample_fps: float,
-                  progress: Callable[[str], None] | None = None) -> tuple[Segments, int]:
-    """Visual segments for one video, and how many samples the image encoder really saw."""
-    sampler = VisualSampler(image_encoder)
-    starts, ends = scan_samples(path, info, sample_fps, [sampler.feed], progress)
-    return sampler.segments(starts, ends), sampler.encoded
-
-
 class Indexer:
     """Indexes videos for the configured sources; a video already indexed for some gets only the missing ones.
 
@@ -233,18 +227,19 @@ class Indexer:
     """
 
     def __init__(self, store: Store, bundle, sample_fps: float, text: TextModels | None = None,
-                 sources: tuple[str, ...] = ("visual",),
-                 progress: Callable[[str], None] = lambda message: log.info(message)):
+                 sources: tuple[str, ...] = (VISUAL,), progress: Callable[[str], None] = lambda message: log.info(message),
+                 frame_nice: int = 10):
         unknown = set(sources) - set(SOURCES)
         if unknown or not sources:
             raise ValueError(f"sources must be some of {', '.join(SOURCES)}; got {', '.join(sources) or 'none'}")
-        if text is None and set(sources) - {"visual"}:
+        if text is None and set(sources) - {VISUAL}:
             raise ValueError("conversation and text_in_video need the text models")
         self.store, self.bundle, self.sample_fps, self.text = store, bundle, sample_fps, text
-        self.sources, self.progress = tuple(s for s in SOURCES if s in sources), progress
+        self.sources, self.progress = tuple(s for s in _ORDER if s in sources), progress
+        self.frame_nice = frame_nice
 
     def key(self, source: str) -> str:
-        return self.bundle.key if source == "visual" else self.text.key(source)
+        return self.bundle.key if source == VISUAL else self.text.key(source)
 
     def index(self, paths: list[Path]) -> IndexReport:
         report = IndexReport()
@@ -261,10 +256,10 @@ class Indexer:
         try:
             stat = path.stat()
             known = self.store.file_row(key)
-            if (known and known[3] == "indexed" and known[1] == stat.st_size and known[2] == stat.st_mtime_ns
-                    and not self._missing(known[0])):
-                report.unchanged.append({"path": key, "video_id": known[0]})
-                self.progress(f"event=unchanged n={position} path={key} video_id={known[0]}")
+            if (known and known.status == "indexed" and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+                    and not self._missing(known.video_id)):
+                report.unchanged.append({"path": key, "video_id": known.video_id})
+                self.progress(f"event=unchanged n={position} path={key} video_id={known.video_id}")
                 return
             started = time.perf_counter()
             info = probe(path)
@@ -272,7 +267,7 @@ class Indexer:
             missing = self._missing(video_id)
             stats = self._extract(path, video_id, info, missing) if missing else {}
             self.store.record_file(key, stat.st_size, stat.st_mtime_ns, "indexed", video_id)
-            if known and known[0] and known[0] != video_id:
+            if known and known.video_id and known.video_id != video_id:
                 self.store.drop_unreferenced_videos()
             elapsed = time.perf_counter() - started
             entry = {"path": key, "video_id": video_id, "duration": round(info.duration, 3), "sources": missing}
@@ -298,13 +293,13 @@ class Indexer:
     def _extract(self, path: Path, video_id: str, info: VideoInfo, missing: list[str]) -> dict:
         """Run the missing sources on one video and store what they found in one transaction."""
         segments, timed, stats = {}, {}, {"warnings": []}
-        visual = VisualSampler(self.bundle.image_encoder) if "visual" in missing else None
+        visual = VisualSampler(self.bundle.image_encoder) if VISUAL in missing else None
         reader = self.text.text_reader(1.0 / self.sample_fps) if TEXT_IN_VIDEO in missing else None
         if visual or reader:
             consumers = [c.feed for c in (visual, reader) if c]
-            starts, ends = scan_samples(path, info, self.sample_fps, consumers, self.progress)
+            starts, ends = scan_samples(path, info, self.sample_fps, consumers, self.progress, self.frame_nice)
             if visual:
-                segments[("visual", self.key("visual"))] = visual.segments(starts, ends)
+                segments[(VISUAL, self.key(VISUAL))] = visual.segments(starts, ends)
                 stats.update(samples=len(starts), encoded=visual.encoded)
             if reader:
                 spans = reader.finish(info.duration)
@@ -324,6 +319,6 @@ class Indexer:
                     stats["speech_threads"] = self.text.transcriber.last_threads
             except AudioError as exc:  # the pictures are still worth indexing; the track stays reported
                 stats["warnings"].append(f"conversation: {exc}")
-                self.progress(f"event=source_failed path={path} source=conversation error={str(exc)!r}")
+                self.progress(f"event=source_failed path={path} source={CONVERSATION} error={str(exc)!r}")
         self.store.put_video(video_id, path.name, info, segments, timed)
         return stats

@@ -30,7 +30,7 @@ _MARKER = ".edge-tools.json"
 
 
 class ConversionError(RuntimeError):
-    pass
+    """A model could not be converted (a tool failed, or its input is not the model it should be)."""
 
 
 def _tools_python() -> str:

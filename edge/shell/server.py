@@ -12,10 +12,10 @@ import hmac
 import ipaddress
 import json
 import logging
-import os
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -24,9 +24,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from edge.classify import Classifier, rfc3339
+from edge.classify import rfc3339
 from edge.contract import DOCS_URL, ApiError, parse_request
-from edge.store import Store
+from edge.shell.openapi import OPENAPI
 
 log = logging.getLogger("edge.server")
 
@@ -46,10 +46,6 @@ def check_exposure(host: str, api_keys: list[str]) -> None:
     if not loopback:
         raise ValueError(f"refusing to listen on {host} without an API key: pass --api-key or set EDGE_API_KEYS "
                          f"(or bind to 127.0.0.1)")
-
-
-def api_keys_from_env() -> list[str]:
-    return [k.strip() for k in os.environ.get("EDGE_API_KEYS", "").split(",") if k.strip()]
 
 
 class RateCounter:
@@ -99,11 +95,18 @@ def _paged(items: list[dict], request: Request) -> dict:
                           "total_results": len(items)}}
 
 
-def create_app(store: Store, bundle, page_ttl_s: float, api_keys: list[str],
-               rate_limit: int | None = None, watcher=None, ready_timeout_s: float = 10.0, text=None) -> Starlette:
-    """`watcher` (an edge.watch.Watcher) runs with the app: started at start-up, stopped on shutdown (SIGTERM).
-    `text` (edge.textsources.TextModels) makes conversation and text_in_video available."""
-    classifier = Classifier(store, bundle, page_ttl_s, text=text)
+@dataclass(frozen=True)
+class ServeOptions:
+    api_keys: tuple[str, ...] = ()  # none: no key needed (loopback use only, see check_exposure)
+    rate_limit: int | None = None  # requests per minute and key, enforced (HTTP 429) when set
+    watcher: object | None = None  # an edge.watch.Watcher: started with the app, stopped on shutdown (SIGTERM)
+    ready_timeout_s: float = 10.0  # how long a request for a video still in the watch queue waits
+
+
+def create_app(edge, options: ServeOptions = ServeOptions()) -> Starlette:
+    """The HTTP API over an appliance (edge.appliance.Edge), whose models are loaded by now or on first use."""
+    store, classifier, watcher = edge.store, edge.classifier, options.watcher
+    api_keys, rate_limit, ready_timeout_s = options.api_keys, options.rate_limit, options.ready_timeout_s
     # One sqlite3 connection and the classifier's caches are shared: one request works on them at a time,
     # in a worker thread so the event loop keeps accepting connections meanwhile. A threading lock (not an
     # asyncio one) because a cancelled request must not release the lock while its thread still runs.
@@ -182,7 +185,7 @@ def create_app(store: Store, bundle, page_ttl_s: float, api_keys: list[str],
             entries.append({"_id": index.index_id, "index_name": index.name, "created_at": rfc3339(index.created_at),
                             "video_count": len(videos),
                             "total_duration": round(sum(v.duration for v in videos), 3),
-                            "engines": [{"engine_name": bundle.name, "engine_options": list(classifier.available)}]})
+                            "engines": [{"engine_name": edge.bundle.name, "engine_options": list(classifier.available)}]})
         return entries
 
     def index_videos(index_id: str) -> list[dict]:
@@ -202,7 +205,7 @@ def create_app(store: Store, bundle, page_ttl_s: float, api_keys: list[str],
 
     async def health(request: Request) -> JSONResponse:
         videos, queue = await locked(lambda: (store.videos(), store.job_counts()))
-        return JSONResponse({"status": "ok", "model_bundle": bundle.key, "videos": len(videos), "queue": queue})
+        return JSONResponse({"status": "ok", "model_bundle": edge.bundle.key, "videos": len(videos), "queue": queue})
 
     async def openapi(request: Request) -> JSONResponse:
         return JSONResponse(OPENAPI)
@@ -239,62 +242,3 @@ def create_app(store: Store, bundle, page_ttl_s: float, api_keys: list[str],
 
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: internal_error},
                      lifespan=lifespan)
-
-
-
-
-
-def _schema(ref: str) -> dict:
-    return {"$ref": f"#/components/schemas/{ref}"}
-
-
-def _json_reply(description: str, schema: dict) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-_ERRORS = {"400": _json_reply("Invalid request or page token", _schema("Error")),
-           "401": _json_reply("Missing or invalid x-api-key", _schema("Error")),
-           "404": _json_reply("Unknown video or index", _schema("Error"))}
-_CLASSIFY_BODY = {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "required": ["options", "classes"],
-    "description": "See shared/classify-contract.md; /classify takes video_ids, /classify/bulk index_id.",
-    "properties": {"video_ids": {"type": "array", "items": {"type": "string"}}, "index_id": {"type": "string"},
-                   "options": {"type": "array", "items": {"enum": ["visual", "conversation", "text_in_video"]}},
-                   "conversation_option": {"enum": ["semantic", "exact_match"]},
-                   "classes": {"type": "array", "items": {"type": "object", "required": ["name", "prompts"]}},
-                   "page_limit": {"type": "integer", "minimum": 1, "maximum": 50},
-                   "include_clips": {"type": "boolean"}, "show_detailed_score": {"type": "boolean"},
-                   "threshold": {"type": ["object", "integer"]}}}}}}
-_PAGE = _json_reply("A page of classify results", {"type": "object", "required": ["data", "page_info"]})
-_LIST = _json_reply("A numbered page", {"type": "object", "required": ["data", "page_info"]})
-_PAGING = [{"name": n, "in": "query", "schema": {"type": "integer", "minimum": 1}} for n in ("page", "page_limit")]
-
-OPENAPI = {
-    "openapi": "3.1.0",
-    "info": {"title": "edge: Twelve Labs v1.2 classify API (offline appliance)", "version": "1.2"},
-    "components": {
-        "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
-        "schemas": {"Error": {"type": "object", "required": ["code", "message"], "properties": {
-            "code": {"type": "string"}, "message": {"type": "string"}, "docs_url": {"type": "string"}}}}},
-    "security": [{"apiKey": []}],
-    "paths": {
-        "/v1.2/classify": {"post": {"summary": "Classify videos by id", "requestBody": _CLASSIFY_BODY,
-                                    "responses": {"200": _PAGE, **_ERRORS}}},
-        "/v1.2/classify/bulk": {"post": {"summary": "Classify every video of an index",
-                                         "requestBody": _CLASSIFY_BODY, "responses": {"200": _PAGE, **_ERRORS}}},
-        "/v1.2/classify/{page_token}": {"get": {
-            "summary": "Another page of a classify result set (tokens expire)",
-            "parameters": [{"name": "page_token", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": _PAGE, **_ERRORS}}},
-        "/v1.2/indexes": {"get": {"summary": "Indexes (folders given to `edge index`)", "parameters": _PAGING,
-                                  "responses": {"200": _LIST, "401": _ERRORS["401"]}}},
-        "/v1.2/indexes/{index_id}/videos": {"get": {
-            "summary": "Indexed videos of an index",
-            "parameters": [{"name": "index_id", "in": "path", "required": True, "schema": {"type": "string"}},
-                           *_PAGING],
-            "responses": {"200": _LIST, **_ERRORS}}},
-        "/health": {"get": {"summary": "Model bundle, number of videos, watched-folder queue (no key needed)",
-                            "security": [],
-                            "responses": {"200": _json_reply("Status", {"type": "object"})}}},
-    },
-}

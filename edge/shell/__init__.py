@@ -1,0 +1,1 @@
+"""The thin shells over the library: the command line and the HTTP server."""
