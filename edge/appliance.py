@@ -13,6 +13,7 @@ from edge.hashing import IntegrityError
 from edge.runtime import ProviderError
 from edge.settings import Settings, load_settings
 from edge.store import Store
+from edge.thumbnails import ThumbnailCache
 from edge.types import VISUAL
 
 if TYPE_CHECKING:  # indexing pulls in the decoders (PyAV, OpenCV), which answering requests never needs
@@ -51,6 +52,10 @@ class Edge:
     def classifier(self) -> Classifier:
         return Classifier(self.store, self.bundle, self.settings.page_ttl_s, text=self.text)
 
+    @cached_property
+    def thumbnails(self) -> ThumbnailCache:
+        return ThumbnailCache(self.settings.thumbnail_dir, self.settings.thumbnail_cache_bytes)
+
     def load(self, sources: tuple[str, ...] | None = None) -> None:
         """Load now the models these sources need (default: the configured ones): a missing model is one clear
         error at start-up, not a failure per file later."""
@@ -65,15 +70,15 @@ class Edge:
             raise ModelsUnavailable(str(exc)) from exc
 
     def indexer(self, store: Store | None = None, sources: tuple[str, ...] | None = None,
-                progress: Callable[[str], None] | None = None) -> Indexer:
+                progress: Callable[[str], None] | None = None, meter=None) -> Indexer:
         """An indexer for the configured sources (or `sources`), writing to this appliance's store (or `store`:
-        a thread of its own needs its own SQLite connection)."""
+        a thread of its own needs its own SQLite connection). `meter`: an edge.progress.IndexBar."""
         from edge.indexer import Indexer
 
         sources = sources or self.settings.sources
         extra = {"progress": progress} if progress else {}
         return Indexer(store or self.store, self.bundle, self.settings.sample_fps, self.text, sources,
-                       frame_nice=self.settings.frame_nice, **extra)
+                       frame_nice=self.settings.frame_nice, meter=meter, **extra)
 
     def close(self) -> None:
         if "store" in self.__dict__:

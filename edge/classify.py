@@ -7,6 +7,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Callable
 
 import numpy as np
 
@@ -17,6 +18,31 @@ from edge.types import EXACT_MATCH, SEMANTIC, SOURCES, VISUAL
 
 _PROMPT_CACHE_SIZE = 4096
 _EXACT_CACHE_SIZE = 256  # videos' prepared timed text (10 h of speech: ~90k words)
+
+
+ThumbnailLink = Callable[[str, float], str | None]  # (video_id, peak time) -> the clip's thumbnail_url, if any
+
+
+def wire(body: dict, thumbnail_url: ThumbnailLink | None = None) -> dict:
+    """A stored page as the client sees it: each clip's peak time becomes its thumbnail_url (when the shell
+    serves thumbnails) or goes; it is never part of the response itself."""
+    data = []
+    for video in body["data"]:
+        classes = []
+        for entry in video["classes"]:
+            if "clips" in entry:
+                clips = []
+                for clip in entry["clips"]:
+                    clip = dict(clip)
+                    peak = clip.pop("_peak", None)
+                    url = thumbnail_url(video["video_id"], peak) if thumbnail_url and peak is not None else None
+                    if url:
+                        clip["thumbnail_url"] = url
+                    clips.append(clip)
+                entry = {**entry, "clips": clips}
+            classes.append(entry)
+        data.append({**video, "classes": classes})
+    return {**body, "data": data}
 
 
 def rfc3339(timestamp: float) -> str:
@@ -90,13 +116,13 @@ class Classifier:
                            f"The total duration of the videos must be at most {MAX_TOTAL_DURATION_S / 3600:g} hours "
                            f"({MAX_TOTAL_DURATION_S} s); got {total:.0f} s.")
 
-    def classify(self, request: ClassifyRequest) -> dict:
+    def classify(self, request: ClassifyRequest, thumbnail_url: ThumbnailLink | None = None) -> dict:
         videos = self.resolve_videos(request)
         self._check_request(request, videos)
-        return self.rank(videos, request, self.embed_prompts(request))
+        return wire(self.rank(videos, request, self.embed_prompts(request)), thumbnail_url)
 
     def rank(self, videos: list[VideoRow], request: ClassifyRequest, embedded: EmbeddedPrompts) -> dict:
-        """Score every video with already embedded prompts; store the pages; return the first."""
+        """Score every video with already embedded prompts; store the pages; return the first (as stored)."""
         data = []
         for video in videos:
             classes = self.score_video(video, request, embedded)
@@ -197,16 +223,16 @@ class Classifier:
         self.store.put_pages(pages, expires_at)
         return pages[0][1]
 
-    def page(self, token: str) -> dict:
-        return read_page(self.store, token)
+    def page(self, token: str, thumbnail_url: ThumbnailLink | None = None) -> dict:
+        return read_page(self.store, token, thumbnail_url)
 
 
-def read_page(store: Store, token: str) -> dict:
+def read_page(store: Store, token: str, thumbnail_url: ThumbnailLink | None = None) -> dict:
     """A stored page of an earlier result set; unknown and expired tokens are the contract's 400."""
     body = store.page(token)
     if body is None:
         raise ApiError("parameter_invalid", f"The page token {token!r} is unknown or has expired.", 400)
-    return body
+    return wire(body, thumbnail_url)
 
 
 _TEXT = "text"  # the text encoder, which embeds prompts for both text sources

@@ -228,7 +228,8 @@ class Indexer:
 
     def __init__(self, store: Store, bundle, sample_fps: float, text: TextModels | None = None,
                  sources: tuple[str, ...] = (VISUAL,), progress: Callable[[str], None] = lambda message: log.info(message),
-                 frame_nice: int = 10):
+                 frame_nice: int = 10, meter=None):
+        """`meter` (an edge.progress.IndexBar, on a terminal) is told the totals, each sample and each file."""
         unknown = set(sources) - set(SOURCES)
         if unknown or not sources:
             raise ValueError(f"sources must be some of {', '.join(SOURCES)}; got {', '.join(sources) or 'none'}")
@@ -237,6 +238,7 @@ class Indexer:
         self.store, self.bundle, self.sample_fps, self.text = store, bundle, sample_fps, text
         self.sources, self.progress = tuple(s for s in _ORDER if s in sources), progress
         self.frame_nice = frame_nice
+        self.meter, self._planned = meter, {}
 
     def key(self, source: str) -> str:
         return self.bundle.key if source == VISUAL else self.text.key(source)
@@ -244,9 +246,23 @@ class Indexer:
     def index(self, paths: list[Path]) -> IndexReport:
         report = IndexReport()
         candidates = list(discover(paths))
+        if self.meter:
+            self._planned = {path: self._seconds_to_index(path) for path in candidates}
+            self.meter.begin(len(candidates), sum(self._planned.values()))
         for n, path in enumerate(candidates, 1):
             self._index_one(path, report, f"{n}/{len(candidates)}")
         return report
+
+    def _seconds_to_index(self, path: Path) -> float:
+        """For the meter's total: a file's duration, unless it is unchanged (or unreadable) and will be skipped."""
+        try:
+            stat = path.stat()
+            known = self.store.file_row(str(path))
+            if known and known.status == "indexed" and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+                return 0.0
+            return probe(path).duration
+        except (OSError, VideoError):
+            return 0.0
 
     def _missing(self, video_id: str) -> list[str]:
         return [s for s in self.sources if not self.store.has_segments(video_id, s, self.key(s))]
@@ -260,6 +276,8 @@ class Indexer:
                     and not self._missing(known.video_id)):
                 report.unchanged.append({"path": key, "video_id": known.video_id})
                 self.progress(f"event=unchanged n={position} path={key} video_id={known.video_id}")
+                if self.meter:
+                    self.meter.done(self._planned.get(path, 0.0))
                 return
             started = time.perf_counter()
             info = probe(path)
@@ -279,6 +297,8 @@ class Indexer:
             self.progress(f"event=indexed n={position} path={key} video_id={video_id} "
                           f"duration_s={info.duration:.1f} sources={','.join(missing) or '-'} {details} "
                           f"elapsed_s={elapsed:.2f} speed_x={info.duration / max(elapsed, 1e-9):.1f}")
+            if self.meter:
+                self.meter.done(self._planned.get(path, info.duration))
         except Exception as exc:  # one broken file never stops the batch
             message = str(exc) or type(exc).__name__
             try:
@@ -289,6 +309,8 @@ class Indexer:
                 pass
             report.failed.append({"path": key, "error": message})
             self.progress(f"event=failed n={position} path={key} error={message!r}")
+            if self.meter:
+                self.meter.done(self._planned.get(path, 0.0))
 
     def _extract(self, path: Path, video_id: str, info: VideoInfo, missing: list[str]) -> dict:
         """Run the missing sources on one video and store what they found in one transaction."""
@@ -296,7 +318,7 @@ class Indexer:
         visual = VisualSampler(self.bundle.image_encoder) if VISUAL in missing else None
         reader = self.text.text_reader(1.0 / self.sample_fps) if TEXT_IN_VIDEO in missing else None
         if visual or reader:
-            consumers = [c.feed for c in (visual, reader) if c]
+            consumers = [c.feed for c in (visual, reader) if c] + ([self.meter.at] if self.meter else [])
             starts, ends = scan_samples(path, info, self.sample_fps, consumers, self.progress, self.frame_nice)
             if visual:
                 segments[(VISUAL, self.key(VISUAL))] = visual.segments(starts, ends)

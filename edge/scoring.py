@@ -45,7 +45,8 @@ def find_clips(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, min_cli
     clips = []
     for lo, hi in zip(edges[::2], edges[1::2]):
         peak = lo + int(np.argmax(scores[lo:hi]))
-        clips.append(Clip(float(starts[lo]), float(ends[hi - 1]), float(scores[peak]), option, prompt_at(peak)))
+        clips.append(Clip(float(starts[lo]), float(ends[hi - 1]), float(scores[peak]), option, prompt_at(peak),
+                          float(starts[peak])))
     return clips
 
 
@@ -57,13 +58,14 @@ def segment_clips(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, min_
     passing = sorted(np.flatnonzero(scores >= min_clip_score), key=lambda i: (starts[i], ends[i]))
     clips: list[Clip] = []
     for i in passing:
-        clip = Clip(float(starts[i]), float(ends[i]), float(scores[i]), option, "")
+        clip = Clip(float(starts[i]), float(ends[i]), float(scores[i]), option, "", float(starts[i] + ends[i]) / 2)
         if clips and clip.start <= clips[-1].end + gap_s:
             last = clips[-1]
             best = clip if clip.score > last.score else last
-            clips[-1] = Clip(last.start, max(last.end, clip.end), best.score, option, best.prompt or prompt_at(i))
+            clips[-1] = Clip(last.start, max(last.end, clip.end), best.score, option, best.prompt or prompt_at(i),
+                             best.peak)
         else:
-            clips.append(Clip(clip.start, clip.end, clip.score, option, prompt_at(i)))
+            clips.append(Clip(clip.start, clip.end, clip.score, option, prompt_at(i), clip.peak))
     return clips
 
 
@@ -132,8 +134,10 @@ def class_result(name: str, clips: list[Clip], duration: float, thresholds: Thre
     clips = sorted(clips, key=lambda c: (c.start, c.option))
     entry = {"name": name, "score": round(score, 2), "duration_ratio": round(ratio, 4)}
     if include_clips:
+        # "_peak" stays in the stored result set: edge.classify.wire turns it into thumbnail_url or drops it
         entry["clips"] = [{"start": round(c.start, 3), "end": round(c.end, 3), "score": round(c.score, 2),
-                           "option": c.option, "prompt": c.prompt} for c in clips]
+                           "option": c.option, "prompt": c.prompt,
+                           "_peak": round(c.peak if c.peak is not None else (c.start + c.end) / 2, 2)} for c in clips]
     entry["_clip_scores"] = [c.score for c in clips]
     return entry
 

@@ -37,10 +37,15 @@ class Settings:
     frame_nice: int  # EDGE_FRAME_NICE: how much lower the frame stage's CPU priority is (0 = same)
     api_keys: tuple[str, ...]  # EDGE_API_KEYS: accepted x-api-key values (comma-separated)
     rate_limit: int | None  # EDGE_RATE_LIMIT: requests per minute and key, enforced when set
+    thumbnail_cache_bytes: int  # EDGE_THUMBNAIL_CACHE_MB: cap of the clip thumbnails kept on disk (edge serve)
 
     @property
     def db_path(self) -> Path:
         return self.home / "edge.sqlite"
+
+    @property
+    def thumbnail_dir(self) -> Path:
+        return self.cache_dir / "thumbnails"
 
 
 def _text(name: str, default: str) -> str:
@@ -101,4 +106,5 @@ def load_settings() -> Settings:
         frame_nice=_number("EDGE_FRAME_NICE", 10, int, low=0, high=19),
         api_keys=tuple(k.strip() for k in os.environ.get("EDGE_API_KEYS", "").split(",") if k.strip()),
         rate_limit=rate_limit,
+        thumbnail_cache_bytes=int(_number("EDGE_THUMBNAIL_CACHE_MB", 256.0, low=0) * (1 << 20)),
     )

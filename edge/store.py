@@ -181,6 +181,11 @@ class Store:
         return [VideoRow(row[0], row[1], row[8], VideoInfo(*row[2:7], bool(row[7])), row[9] or 0, row[10])
                 for row in rows]
 
+    def video_files(self, video_id: str) -> list[tuple[str, int, int]]:
+        """(path, size, mtime_ns) of every file indexed as this video (the same bytes may live at several paths)."""
+        return self._db.execute("SELECT path, size, mtime_ns FROM files WHERE video_id=? AND status='indexed' "
+                                "ORDER BY path", (video_id,)).fetchall()
+
     def failed_files(self) -> list[tuple[str, str]]:
         return self._db.execute("SELECT path, error FROM files WHERE status='failed' ORDER BY path").fetchall()
 

@@ -57,3 +57,4 @@ class Clip:
     score: float
     option: str
     prompt: str
+    peak: float | None = None  # time of the clip's best moment (its thumbnail); None: the clip's middle

@@ -42,7 +42,7 @@ def test_thresholds_and_shape():
     clips = [Clip(0, 5, 90, "visual", "p")]
     entry = class_result("cat", clips, 10.0, Thresholds(), include_clips=True)
     assert entry["score"] == pytest.approx(94.05) and entry["duration_ratio"] == 0.5
-    assert entry["clips"] == [{"start": 0, "end": 5, "score": 90, "option": "visual", "prompt": "p"}]
+    assert entry["clips"] == [{"start": 0, "end": 5, "score": 90, "option": "visual", "prompt": "p", "_peak": 2.5}]
     assert class_result("cat", clips, 10.0, Thresholds(min_duration_ratio=0.51), True) is None
     assert class_result("cat", clips, 10.0, Thresholds(min_video_score=95), True) is None
     assert "clips" not in class_result("cat", clips, 10.0, Thresholds(), include_clips=False)

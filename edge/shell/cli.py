@@ -59,12 +59,13 @@ class _Context:
     def classifier(self):
         return self._models(lambda: self.edge.classifier)
 
-    def indexer(self, preload: bool = True):
+    def indexer(self, preload: bool = True, bar=None):
         """An Indexer for the configured sources. With `preload` their models load now: a missing model is
-        one clear error here, not a failure per file later (skipped where files are likely indexed already)."""
+        one clear error here, not a failure per file later (skipped where files are likely indexed already).
+        `bar` (an edge.progress.IndexBar) replaces the per-file log lines on a terminal."""
         if preload:
             self._models(self.edge.load)
-        return self._models(self.edge.indexer)
+        return self._models(lambda: self.edge.indexer(progress=bar.line if bar else None, meter=bar))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -114,7 +115,17 @@ def index_cmd(obj: _Context, paths: tuple[Path, ...], name: str | None) -> None:
             resolved = path.resolve()
             index_name = name or resolved.name
             indexes[index_name] = obj.store.ensure_index(index_name, str(resolved))
-    report = obj.indexer().index(list(paths))
+    from edge.progress import IndexBar, bar_logging, on_terminal
+
+    if on_terminal():
+        bar = IndexBar()
+        with bar_logging():
+            try:
+                report = obj.indexer(bar=bar).index(list(paths))
+            finally:
+                bar.close()
+    else:
+        report = obj.indexer().index(list(paths))
     _emit({**asdict(report), "indexes": [{"name": n, "index_id": i} for n, i in indexes.items()]})
     if report.failed:
         sys.exit(EXIT_PARTIAL)
@@ -159,9 +170,12 @@ def _parse_class(text: str) -> dict:
 @click.option("--min-clip-score", type=float, help="Keep a clip when its score >= this (1-100; default 30).")
 @click.option("--min-duration-ratio", type=float, help="Keep a class covering >= this share of the video (default 0.5).")
 @click.option("--page-limit", type=int, help="Videos per page (1-50; default 10).")
+@click.option("--thumbnails", "thumbnail_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write each clip's thumbnail (JPEG of its peak moment) under DIR and give its file:// URL.")
 @click.pass_obj
 def classify_cmd(obj: _Context, request_file, videos, index_id, classes, options, conversation_option, include_clips,
-                 show_detailed_score, min_video_score, min_clip_score, min_duration_ratio, page_limit) -> None:
+                 show_detailed_score, min_video_score, min_clip_score, min_duration_ratio, page_limit,
+                 thumbnail_dir) -> None:
     """Classify videos against classes of prompts; prints the first page of a v1.2 classify response.
 
     Either --request FILE with a complete body, or --video/--index-id with --class options.
@@ -191,10 +205,19 @@ def classify_cmd(obj: _Context, request_file, videos, index_id, classes, options
             body["video_ids"] = [_video_id(obj, v) for v in videos]
     try:
         request = parse_request(body, bulk=bulk)
-        _emit(obj.classifier.classify(request))
+        _emit(obj.classifier.classify(request, _thumbnail_link(obj, thumbnail_dir)))
     except ApiError as exc:
         _emit(exc.body())
         _fail(exc.message, EXIT_BAD_REQUEST)
+
+
+def _thumbnail_link(obj: _Context, folder: Path | None):
+    if folder is None:
+        return None
+    from edge.media import local_file
+    from edge.thumbnails import folder_link
+
+    return folder_link(folder, lambda video_id: local_file(obj.store, video_id))
 
 
 def _video_id(obj: _Context, video: str) -> str:
@@ -243,13 +266,15 @@ def transcript_cmd(obj: _Context, video: str, fmt: str, source: str) -> None:
 
 @main.command("page")
 @click.argument("token")
+@click.option("--thumbnails", "thumbnail_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write each clip's thumbnail under DIR and give its file:// URL.")
 @click.pass_obj
-def page_cmd(obj: _Context, token: str) -> None:
+def page_cmd(obj: _Context, token: str, thumbnail_dir: Path | None) -> None:
     """Print the page of an earlier classify result that TOKEN names (tokens expire; see EDGE_PAGE_TTL)."""
     from edge.classify import read_page
 
     try:
-        _emit(read_page(obj.store, token))
+        _emit(read_page(obj.store, token, _thumbnail_link(obj, thumbnail_dir)))
     except ApiError as exc:
         _emit(exc.body())
         _fail(exc.message, EXIT_BAD_REQUEST)
@@ -330,8 +355,10 @@ def serve_cmd(obj: _Context, host: str, port: int, api_keys: tuple[str, ...], wa
 
 def _register_models_group() -> None:
     from edge.shell.cli_models import models
+    from edge.shell.cli_report import report
 
     main.add_command(models)
+    main.add_command(report)
 
 
 _register_models_group()

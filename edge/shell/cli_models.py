@@ -55,8 +55,17 @@ def models() -> None:
 def install_cmd(models_dir: str | None, cache_dir: str | None):
     """Download, verify and convert every model the manifest names; does nothing if the store is complete."""
     from edge.install.modelstore import install
+    from edge.progress import FileBar, bar_logging, on_terminal
 
-    return install(_models_dir(models_dir), Path(cache_dir).expanduser() if cache_dir else None)
+    cache = Path(cache_dir).expanduser() if cache_dir else None
+    if not on_terminal():
+        return install(_models_dir(models_dir), cache)
+    bar = FileBar()
+    with bar_logging():
+        try:
+            return install(_models_dir(models_dir), cache, meter=bar)
+        finally:
+            bar.close()
 
 
 @models.command("list")

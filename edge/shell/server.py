@@ -21,12 +21,13 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from edge.classify import rfc3339
 from edge.contract import DOCS_URL, ApiError, parse_request
 from edge.shell.openapi import OPENAPI
+from edge.shell.webroutes import KEY_COOKIE, thumbnail_link, web_routes
 
 log = logging.getLogger("edge.server")
 
@@ -105,7 +106,7 @@ class ServeOptions:
 
 def create_app(edge, options: ServeOptions = ServeOptions()) -> Starlette:
     """The HTTP API over an appliance (edge.appliance.Edge), whose models are loaded by now or on first use."""
-    store, classifier, watcher = edge.store, edge.classifier, options.watcher
+    store, classifier, watcher, thumbnails = edge.store, edge.classifier, options.watcher, edge.thumbnails
     api_keys, rate_limit, ready_timeout_s = options.api_keys, options.rate_limit, options.ready_timeout_s
     # One sqlite3 connection and the classifier's caches are shared: one request works on them at a time,
     # in a worker thread so the event loop keeps accepting connections meanwhile. A threading lock (not an
@@ -120,11 +121,12 @@ def create_app(edge, options: ServeOptions = ServeOptions()) -> Starlette:
     async def locked(fn, *args):
         return await run_in_threadpool(serialised, fn, *args)
 
-    def api(handler):
-        """Auth, rate accounting and ApiError -> error body, around a /v1.2 handler returning a dict."""
+    def api(handler, cookie: bool = False):
+        """Auth, rate accounting and ApiError -> error body, around a /v1.2 handler returning a dict (or a
+        Response). `cookie`: the key may come from the page's cookie (pictures and videos: no headers there)."""
 
-        async def endpoint(request: Request) -> JSONResponse:
-            key = request.headers.get("x-api-key", "")
+        async def endpoint(request: Request) -> Response:
+            key = request.headers.get("x-api-key") or (request.cookies.get(KEY_COOKIE, "") if cookie else "")
             if api_keys and not any(hmac.compare_digest(key.encode(), k.encode()) for k in api_keys):
                 return _error(ApiError("api_key_invalid", "The x-api-key header is missing or not a valid API key.",
                                        401))
@@ -135,9 +137,13 @@ def create_app(edge, options: ServeOptions = ServeOptions()) -> Starlette:
                                                             f"for this API key; retry in the next minute.", 429),
                               headers)
             try:
-                return JSONResponse(await handler(request), headers=headers)
+                result = await handler(request)
             except ApiError as exc:
                 return _error(exc, headers)
+            if isinstance(result, Response):
+                result.headers.update(headers)
+                return result
+            return JSONResponse(result, headers=headers)
 
         return endpoint
 
@@ -169,14 +175,14 @@ def create_app(edge, options: ServeOptions = ServeOptions()) -> Starlette:
     async def classify(request: Request) -> dict:
         parsed = parse_request(await json_body(request), bulk=False)
         await wait_until_indexed(parsed.video_ids)
-        return await locked(classifier.classify, parsed)
+        return await locked(classifier.classify, parsed, thumbnail_link(request))
 
     async def classify_bulk(request: Request) -> dict:
         parsed = parse_request(await json_body(request), bulk=True)
-        return await locked(classifier.classify, parsed)
+        return await locked(classifier.classify, parsed, thumbnail_link(request))
 
     async def classify_page(request: Request) -> dict:
-        return await locked(classifier.page, request.path_params["page_token"])
+        return await locked(classifier.page, request.path_params["page_token"], thumbnail_link(request))
 
     def index_entries() -> list[dict]:
         entries = []
@@ -229,6 +235,7 @@ def create_app(edge, options: ServeOptions = ServeOptions()) -> Starlette:
         Route("/v1.2/indexes/{index_id}/videos", api(list_videos), methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        *web_routes(api, locked, store, thumbnails),
     ]
     @contextlib.asynccontextmanager
     async def lifespan(app):
