@@ -33,16 +33,24 @@ def served_file(store: Store, video_id: str) -> tuple[Path, float]:
     if not videos:
         raise _not_found(video_id)
     roots = [Path(root).resolve() for index in store.indexes() for root in index.roots]
-    files = [Path(path).resolve() for path, size, mtime_ns in store.video_files(video_id)
-             if _unchanged(path, size, mtime_ns)]
+    files = [
+        Path(path).resolve() for path, size, mtime_ns in store.video_files(video_id) if _unchanged(path, size, mtime_ns)
+    ]
     for path in files:
         if any(path.is_relative_to(root) for root in roots):
             return path, videos[0].duration
     if files:
-        raise ApiError("access_denied", f"The video {video_id} is not inside the folders of any index; edge serve "
-                                        f"only serves files under them (index its folder with `edge index`).", 403)
-    raise ApiError("resource_not_exist", f"The file of video {video_id} is gone or has changed since it was "
-                                         f"indexed; index it again.", 404)
+        raise ApiError(
+            "access_denied",
+            f"The video {video_id} is not inside the folders of any index; edge serve "
+            f"only serves files under them (index its folder with `edge index`).",
+            403,
+        )
+    raise ApiError(
+        "resource_not_exist",
+        f"The file of video {video_id} is gone or has changed since it was indexed; index it again.",
+        404,
+    )
 
 
 def local_file(store: Store, video_id: str) -> Path | None:

@@ -37,9 +37,15 @@ class IndexBar:
 
     def begin(self, files: int, seconds: float) -> None:
         self._files = files
-        self._bar = tqdm(total=round(seconds, 1), unit="s", unit_scale=False, desc=self._desc(), file=sys.stderr,
-                         dynamic_ncols=True, bar_format="{desc} |{bar}| {n:.0f}/{total:.0f} s of video "
-                                                        "[{elapsed}<{remaining}, {rate_fmt}]")
+        self._bar = tqdm(
+            total=round(seconds, 1),
+            unit="s",
+            unit_scale=False,
+            desc=self._desc(),
+            file=sys.stderr,
+            dynamic_ncols=True,
+            bar_format="{desc} |{bar}| {n:.0f}/{total:.0f} s of video [{elapsed}<{remaining}, {rate_fmt}]",
+        )
 
     def _desc(self) -> str:
         return f"files {self._done}/{self._files}"

@@ -13,8 +13,8 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 
@@ -56,8 +56,7 @@ def frame_jpeg(path: Path, t: float, box: tuple[int, int] = BOX) -> bytes:
         raise ThumbnailError(f"no frame at {t:.2f} s in {path}")
     height, width = bgr.shape[:2]
     scale = min(box[0] / width, box[1] / height, 1.0)
-    small = cv2.resize(bgr, (max(1, round(width * scale)), max(1, round(height * scale))),
-                       interpolation=cv2.INTER_AREA)
+    small = cv2.resize(bgr, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
     ok, jpeg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise ThumbnailError("JPEG encoding failed")
@@ -119,6 +118,7 @@ class ThumbnailCache:
 def folder_link(folder: Path, video_file: Callable[[str], Path | None]) -> Callable[[str, float], str | None]:
     """A thumbnail link for the CLI: writes {folder}/{video_id}/{peak}.jpg (once) and gives its file:// URL;
     `video_file` finds a video's file (None: gone, and the clip gets no thumbnail_url)."""
+
     def link(video_id: str, t: float) -> str | None:
         out = Path(folder).resolve() / video_id / f"{peak_name(t)}.jpg"
         if not out.is_file():
@@ -128,4 +128,5 @@ def folder_link(folder: Path, video_file: Callable[[str], Path | None]) -> Calla
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(frame_jpeg(path, t))
         return out.as_uri()
+
     return link

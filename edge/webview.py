@@ -8,10 +8,10 @@ import base64
 import html
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from string import Template
-from typing import Callable
 
 from edge.media import local_file
 from edge.store import Store
@@ -26,14 +26,19 @@ def _static(name: str) -> str:
 
 
 def _fill(title: str, subtitle: str, style: str, script: str, form: str = "", data: str = "") -> str:
-    return Template(_static("view.html")).substitute(title=html.escape(title), subtitle=html.escape(subtitle),
-                                                     style=style, script=script, form=form, data=data)
+    return Template(_static("view.html")).substitute(
+        title=html.escape(title), subtitle=html.escape(subtitle), style=style, script=script, form=form, data=data
+    )
 
 
 def page_html() -> str:
-    return _fill("edge", "Offline video classification: which videos show it, and when",
-                 '<link rel="stylesheet" href="/static/edge.css">', '<script src="/static/edge.js"></script>',
-                 form=_static("form.html"))
+    return _fill(
+        "edge",
+        "Offline video classification: which videos show it, and when",
+        '<link rel="stylesheet" href="/static/edge.css">',
+        '<script src="/static/edge.js"></script>',
+        form=_static("form.html"),
+    )
 
 
 def _script_json(payload: dict) -> str:
@@ -44,9 +49,13 @@ def _script_json(payload: dict) -> str:
 def report_html(view: dict, title: str) -> str:
     """One self-contained file: `view` is {data, videos, total_results, note} with thumbnails as data: URLs."""
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-    return _fill(title, f"edge report, {generated}", f"<style>\n{_static('edge.css')}</style>",
-                 f"<script>\n{_static('edge.js')}</script>",
-                 data=f'<script type="application/json" id="report-data">{_script_json(view)}</script>')
+    return _fill(
+        title,
+        f"edge report, {generated}",
+        f"<style>\n{_static('edge.css')}</style>",
+        f"<script>\n{_static('edge.js')}</script>",
+        data=f'<script type="application/json" id="report-data">{_script_json(view)}</script>',
+    )
 
 
 def data_url(jpeg: bytes) -> str:
@@ -66,6 +75,7 @@ def local_thumbnails(store: Store) -> Callable[[str, float], str | None]:
             except ThumbnailError:
                 made[(video_id, t)] = None
         return made[(video_id, t)]
+
     return embed
 
 

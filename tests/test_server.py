@@ -56,6 +56,14 @@ def test_sdk_classifies_cat_and_coffee(client, server):
     assert result.page_info.total_results == 1 and result.page_info.next_page_token == ""
 
 
+def test_sdk_clips_carry_thumbnail_urls(client, server):
+    result = client.classify.videos([server["videos"]["cat_coffee.mp4"]], ["visual"], CLASSES, include_clips=True)
+    clips = [clip for c in result.data[0].classes for clip in c.clips]
+    assert clips and all(clip.thumbnail_url.startswith(f"{server['base']}/v1.2/thumbnails/") for clip in clips)
+    reply = httpx.get(clips[0].thumbnail_url, headers={"x-api-key": KEY}, timeout=60)
+    assert reply.status_code == 200 and reply.headers["content-type"] == "image/jpeg"
+
+
 def test_sdk_iterates_pages_through_tokens(client, server):
     ids = [server["videos"]["cat_coffee.mp4"], server["videos"]["rocket.mp4"]]
     classes = [{"name": "cat", "prompts": ["a cat"]}, {"name": "rocket", "prompts": ["a rocket"]}]

@@ -22,8 +22,9 @@ def _bad(message: str, body: dict | None = None) -> None:
 
 @click.command("report")
 @click.argument("source", type=click.File("r"), default="-")
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The HTML file to write.")
+@click.option(
+    "-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The HTML file to write."
+)
 @click.option("--title", default="edge report", show_default=True)
 @click.pass_obj
 def report(obj, source, out: Path, title: str) -> None:
@@ -62,5 +63,14 @@ def report(obj, source, out: Path, title: str) -> None:
     view = report_view(obj.store, data, total)
     out.write_text(report_html(view, title))
     clips = [c for v in data for entry in v["classes"] for c in entry.get("clips", [])]
-    click.echo(json.dumps({"report": str(out), "videos": len(data), "clips": len(clips),
-                           "thumbnails": sum(1 for c in clips if c.get("thumbnail_url"))}, indent=2))
+    click.echo(
+        json.dumps(
+            {
+                "report": str(out),
+                "videos": len(data),
+                "clips": len(clips),
+                "thumbnails": sum(1 for c in clips if c.get("thumbnail_url")),
+            },
+            indent=2,
+        )
+    )

@@ -54,6 +54,15 @@ OPENAPI = {
             "parameters": [{"name": "index_id", "in": "path", "required": True, "schema": {"type": "string"}},
                            *_PAGING],
             "responses": {"200": _LIST, **_ERRORS}}},
+        "/v1.2/thumbnails/{video_id}/{peak}.jpg": {"get": {
+            "summary": "A clip's thumbnail (JPEG of its peak moment, as its thumbnail_url names it)",
+            "parameters": [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                           for n in ("video_id", "peak")],
+            "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}}, **_ERRORS}}},
+        "/v1.2/videos/{video_id}/file": {"get": {
+            "summary": "The video file (HTTP range requests), from the library's folders only",
+            "parameters": [{"name": "video_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The file"}, "206": {"description": "A byte range"}, **_ERRORS}}},
         "/health": {"get": {"summary": "Model bundle, number of videos, watched-folder queue (no key needed)",
                             "security": [],
                             "responses": {"200": _json_reply("Status", {"type": "object"})}}},

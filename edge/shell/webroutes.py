@@ -38,12 +38,17 @@ def web_routes(api, locked, store, thumbnails: ThumbnailCache) -> list:
         video_id, name = request.path_params["video_id"], request.path_params["peak"]
         t = parse_peak(name)
         if t is None:
-            raise ApiError("resource_not_exist", f"No thumbnail {name}.jpg: the name is the clip's peak time in "
-                                                 f"seconds (at most 2 decimals), as thumbnail_url gives it.", 404)
+            raise ApiError(
+                "resource_not_exist",
+                f"No thumbnail {name}.jpg: the name is the clip's peak time in "
+                f"seconds (at most 2 decimals), as thumbnail_url gives it.",
+                404,
+            )
         path, duration = await locked(served_file, store, video_id)
         if t > duration:
-            raise ApiError("resource_not_exist", f"The video {video_id} lasts {duration:.2f} s; no thumbnail at "
-                                                 f"{name} s.", 404)
+            raise ApiError(
+                "resource_not_exist", f"The video {video_id} lasts {duration:.2f} s; no thumbnail at {name} s.", 404
+            )
         try:
             jpeg = await run_in_threadpool(thumbnails.get, video_id, t, path)
         except ThumbnailError as exc:
