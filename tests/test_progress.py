@@ -50,7 +50,7 @@ def test_index_shows_a_bar_on_a_terminal_and_lines_otherwise(sample_dir, edge_ho
 
 
 def test_models_install_shows_a_bar_on_a_terminal(models_dir, tmp_path):
-    from edge import modelstore
+    from edge.install import modelstore
 
     copy = tmp_path / "store" / "v1"
     try:  # links, not copies: install replaces files by rename and never writes into the shared store's files

@@ -18,6 +18,8 @@ from edge.settings import SettingsError, load_settings
     ("EDGE_PROVIDER", "cuda,cpu", "EDGE_PROVIDER names one provider"),
     ("EDGE_RATE_LIMIT", "0", "EDGE_RATE_LIMIT must be >= 1"),
     ("EDGE_FRAME_NICE", "25", "EDGE_FRAME_NICE must be >= 0 and <= 19"),
+    ("EDGE_THUMBNAIL_CACHE_MB", "lots", "EDGE_THUMBNAIL_CACHE_MB must be a number"),
+    ("EDGE_THUMBNAIL_CACHE_MB", "-1", "EDGE_THUMBNAIL_CACHE_MB must be >= 0"),
 ])
 def test_a_bad_setting_is_named(monkeypatch, name, value, said):
     monkeypatch.setenv(name, value)

@@ -202,11 +202,6 @@ def test_thumbnail_cache_keeps_under_its_cap_and_drops_the_least_recently_read(s
     assert sum(p.stat().st_size for p in site["thumbnails"].rglob("*.jpg")) <= 8 << 20
 
 
-def test_bad_thumbnail_cache_setting_is_named(edge_home):
-    code, _, err = run_edge("serve", env={"EDGE_THUMBNAIL_CACHE_MB": "lots"})
-    assert code == 2 and "EDGE_THUMBNAIL_CACHE_MB" in err and "Traceback" not in err
-
-
 def test_cli_writes_thumbnails_only_when_asked(site, tmp_path):
     video = site["videos"]["cat_coffee.mp4"]
     args = [
