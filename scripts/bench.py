@@ -100,6 +100,18 @@ def bench_decode(videos, settings) -> None:
             note="implied by the indexing target" if label == "720p" else "")
 
 
+def bench_thumbnails(videos) -> None:
+    """A clip thumbnail made on demand (edge serve, first request): seek, decode to the frame, scale, JPEG."""
+    from edge.thumbnails import frame_jpeg
+
+    for label in ("720p", "1080p"):
+        duration = probe(videos[label]).duration
+        moments = [duration * (i + 0.5) / 10 for i in range(10)]
+        times = _times(lambda: [frame_jpeg(videos[label], t) for t in moments], 1) / len(moments)
+        row(f"thumbnail on demand, {label}: per picture", float(times[0]), "ms",
+            note=f"{len(frame_jpeg(videos[label], moments[0])) / 1024:.0f} KiB JPEG")
+
+
 def bench_encoder(bundle, video: Path, settings) -> None:
     frames = [f for _, f in islice(sample_frames(video, settings.sample_fps), 32)]
     bundle.image_encoder.encode(frames[:8])  # warm-up: opens the ONNX sessions (they open lazily)
@@ -335,6 +347,7 @@ def main(argv=None) -> None:
     try:
         videos = make_videos(tmp, args.seconds)
         bench_decode(videos, settings)
+        bench_thumbnails(videos)
         t = time.perf_counter()
         edge = Edge(settings)
         bundle = edge.bundle

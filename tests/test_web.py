@@ -327,6 +327,8 @@ def test_page_classifies_shows_timelines_and_thumbnails_and_plays_a_clip(site, b
         ),
     )
     assert 6.0 < played < 12.0
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1280, min(height + 140, 2400))  # the whole page (the window has browser chrome)
     browser.save_screenshot(str(tmp_path / "page.png"))
     assert (tmp_path / "page.png").stat().st_size > 10_000
     if os.environ.get("EDGE_PAGE_SCREENSHOT"):  # README's picture: EDGE_PAGE_SCREENSHOT=docs/page.png

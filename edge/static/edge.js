@@ -70,7 +70,7 @@
       track.append(bar);
       if (clip.thumbnail_url) {
         const button = el("button", { type: "button", class: `thumb opt-${clip.option}`, title: label, "aria-label": `Play ${label}` },
-          el("img", { src: clip.thumbnail_url, alt: `${cls.name} at ${clock(clip.start)}`, width: 128, height: 72 }),
+          el("img", { src: clip.thumbnail_url, alt: `${cls.name} at ${clock(clip.start)}`, width: 96, height: 54 }),
           el("span", { text: `${clock(clip.start)} · ${clip.score.toFixed(0)}` }));
         button.addEventListener("click", () => play(row, video, clip, label));
         thumbs.append(el("li", {}, button));
