@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The wheel an operator would install: built from this tree, installed into a fresh venv outside the checkout,
-# then `edge models verify`, `edge index` and `edge classify` on the sample, against the already-installed store.
+# then `edge models verify`, `edge index`, `edge classify` and `edge report` on the sample, against the
+# already-installed store.
 # Usage: scripts/wheel_check.sh PYTHON SAMPLE_DIR
 set -euo pipefail
 python=$1
@@ -20,12 +21,15 @@ export EDGE_HOME="$work/home" EDGE_MODELS_DIR="$models_dir" EDGE_SOURCES=visual
 "$work/venv/bin/edge" index "$sample" > "$work/index.json"
 "$work/venv/bin/edge" classify --video "$sample/cat_coffee.mp4" --class 'cat: a cat; kitten' --include-clips \
   > "$work/classify.json"
-"$work/venv/bin/python" - "$work/classify.json" <<'PY'
+"$work/venv/bin/edge" report "$work/classify.json" -o "$work/report.html" > /dev/null  # the page's files are in it
+"$work/venv/bin/python" - "$work/classify.json" "$work/report.html" <<'PY'
 import json, sys
 import edge
 body = json.load(open(sys.argv[1]))
 assert "site-packages" in edge.__file__, edge.__file__
 classes = [c["name"] for v in body["data"] for c in v["classes"]]
 assert classes == ["cat"], body
+report = open(sys.argv[2]).read()
+assert "renderResults" in report and "data:image/jpeg;base64," in report, "report without the view or its picture"
 print(f"wheel check: ok (edge from {edge.__file__}; classes {classes})")
 PY
