@@ -16,6 +16,7 @@
     return node;
   }
 
+  const count = (n, what) => `${n} ${what}${n === 1 ? "" : "s"}`;
   const clock = (s) => `${Math.floor(s / 60)}:${(s % 60).toFixed(1).padStart(4, "0")}`;
 
   function status(text, isError = false) {
@@ -84,7 +85,7 @@
 
   // --- a report file: everything embedded ----------------------------------------------------------------
   function showReport(result) {
-    status(`${result.data.length} of ${result.total_results} videos matched.` +
+    status(`${result.data.length} of ${count(result.total_results, "video")} matched.` +
       (result.note ? ` ${result.note}` : ""));
     renderResults(result, (row, video, clip, label) => {
       const figure = el("figure", {}, clip.thumbnail_url ? el("img", { src: clip.thumbnail_url, alt: label }) : null,
@@ -137,7 +138,7 @@
     try {
       const indexes = await allPages("/v1.2/indexes");
       const select = byId("index");
-      select.replaceChildren(...indexes.map((i) => el("option", { value: i._id, text: `${i.index_name} (${i.video_count} videos)` })));
+      select.replaceChildren(...indexes.map((i) => el("option", { value: i._id, text: `${i.index_name} (${count(i.video_count, "video")})` })));
       if (!indexes.length) status("No index yet: run `edge index FOLDER` first.", true);
       else { status(""); await loadVideos(); }
     } catch (error) {
@@ -232,7 +233,7 @@
       }
       const seconds = ((performance.now() - started) / 1000).toFixed(1);
       const asked = picked.length || Object.keys(videosOfIndex).length;
-      status(`${data.length} of ${asked} videos matched (${seconds} s).`);
+      status(`${data.length} of ${count(asked, "video")} matched (${seconds} s).`);
       renderResults({ data, videos: videosOfIndex, total_results: data.length }, playInPage);
     } catch (error) {
       status(error.message, true);
