@@ -21,7 +21,7 @@ from edge.decode import VIDEO_EXTENSIONS, VideoError, probe, sample_frames
 from edge.hashing import sha256_file
 from edge.store import Store
 from edge.textsources import conversation, screen_text
-from edge.types import CONVERSATION, SOURCES, TEXT_IN_VIDEO, VISUAL, Segments, VideoInfo
+from edge.types import CONVERSATION, SOURCES, TEXT_IN_VIDEO, VISUAL, Segments, TimedItems, VideoInfo
 
 log = logging.getLogger("edge.index")
 
@@ -219,106 +219,52 @@ def _scan(path: Path, info: VideoInfo, sample_fps: float, consumers, progress) -
     return starts, ends
 
 
-class Indexer:
-    """Indexes videos for the configured sources; a video already indexed for some gets only the missing ones.
+@dataclass
+class Extraction:
+    """What extracting one video found: everything the store needs and nothing that needs the store, so it can
+    be made on another machine (edge.cluster) and written by the one that holds the store."""
+
+    video_id: str
+    info: VideoInfo
+    sources: list[str]  # the sources extracted (those the store still lacked for this content)
+    segments: dict[tuple[str, str], Segments]
+    timed: dict[tuple[str, str], TimedItems]
+    stats: dict
+    elapsed_s: float
+
+
+class Extractor:
+    """One video file -> Extraction, with the models loaded once. It never touches the store.
 
     The frame sources (visual, text_in_video) share one decode; speech runs after it, never beside it:
     whisper.cpp's threads busy-wait and slow down many-fold when other work holds the cores.
     """
 
-    def __init__(self, store: Store, bundle, sample_fps: float, text: TextModels | None = None,
-                 sources: tuple[str, ...] = (VISUAL,), progress: Callable[[str], None] = lambda message: log.info(message),
-                 frame_nice: int = 10, meter=None):
-        """`meter` (an edge.progress.IndexBar, on a terminal) is told the totals, each sample and each file."""
-        unknown = set(sources) - set(SOURCES)
-        if unknown or not sources:
-            raise ValueError(f"sources must be some of {', '.join(SOURCES)}; got {', '.join(sources) or 'none'}")
-        if text is None and set(sources) - {VISUAL}:
-            raise ValueError("conversation and text_in_video need the text models")
-        self.store, self.bundle, self.sample_fps, self.text = store, bundle, sample_fps, text
-        self.sources, self.progress = tuple(s for s in _ORDER if s in sources), progress
-        self.frame_nice = frame_nice
-        self.meter, self._planned = meter, {}
+    def __init__(self, bundle, sample_fps: float, text: TextModels | None = None,
+                 progress: Callable[[str], None] = lambda message: log.info(message), frame_nice: int = 10,
+                 on_sample: Callable[[float, np.ndarray], None] | None = None):
+        """`on_sample` sees every decoded sample too (a progress bar's)."""
+        self.bundle, self.sample_fps, self.text = bundle, sample_fps, text
+        self.progress, self.frame_nice, self.on_sample = progress, frame_nice, on_sample
 
     def key(self, source: str) -> str:
         return self.bundle.key if source == VISUAL else self.text.key(source)
 
-    def index(self, paths: list[Path]) -> IndexReport:
-        report = IndexReport()
-        candidates = list(discover(paths))
-        if self.meter:
-            self._planned = {path: self._seconds_to_index(path) for path in candidates}
-            self.meter.begin(len(candidates), sum(self._planned.values()))
-        for n, path in enumerate(candidates, 1):
-            self._index_one(path, report, f"{n}/{len(candidates)}")
-        return report
+    def extract(self, path: Path, missing_for: Callable[[str], list[str]]) -> Extraction:
+        """Probe and hash the file, then extract the sources `missing_for(video_id)` names."""
+        started = time.perf_counter()
+        info = probe(path)
+        video_id = video_id_for(path)
+        missing = missing_for(video_id)
+        segments, timed, stats = self._extract(path, info, missing) if missing else ({}, {}, {})
+        return Extraction(video_id, info, missing, segments, timed, stats, time.perf_counter() - started)
 
-    def _seconds_to_index(self, path: Path) -> float:
-        """For the meter's total: a file's duration, unless it is unchanged (or unreadable) and will be skipped."""
-        try:
-            stat = path.stat()
-            known = self.store.file_row(str(path))
-            if known and known.status == "indexed" and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
-                return 0.0
-            return probe(path).duration
-        except (OSError, VideoError):
-            return 0.0
-
-    def _missing(self, video_id: str) -> list[str]:
-        return [s for s in self.sources if not self.store.has_segments(video_id, s, self.key(s))]
-
-    def _index_one(self, path: Path, report: IndexReport, position: str) -> None:
-        key = str(path)
-        try:
-            stat = path.stat()
-            known = self.store.file_row(key)
-            if (known and known.status == "indexed" and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
-                    and not self._missing(known.video_id)):
-                report.unchanged.append({"path": key, "video_id": known.video_id})
-                self.progress(f"event=unchanged n={position} path={key} video_id={known.video_id}")
-                if self.meter:
-                    self.meter.done(self._planned.get(path, 0.0))
-                return
-            started = time.perf_counter()
-            info = probe(path)
-            video_id = video_id_for(path)
-            missing = self._missing(video_id)
-            stats = self._extract(path, video_id, info, missing) if missing else {}
-            self.store.record_file(key, stat.st_size, stat.st_mtime_ns, "indexed", video_id)
-            if known and known.video_id and known.video_id != video_id:
-                self.store.drop_unreferenced_videos()
-            elapsed = time.perf_counter() - started
-            entry = {"path": key, "video_id": video_id, "duration": round(info.duration, 3), "sources": missing}
-            warnings = stats.pop("warnings", [])
-            if warnings:
-                entry["warnings"] = warnings
-            report.indexed.append(entry)
-            details = " ".join(f"{k}={v}" for k, v in stats.items())
-            self.progress(f"event=indexed n={position} path={key} video_id={video_id} "
-                          f"duration_s={info.duration:.1f} sources={','.join(missing) or '-'} {details} "
-                          f"elapsed_s={elapsed:.2f} speed_x={info.duration / max(elapsed, 1e-9):.1f}")
-            if self.meter:
-                self.meter.done(self._planned.get(path, info.duration))
-        except Exception as exc:  # one broken file never stops the batch
-            message = str(exc) or type(exc).__name__
-            try:
-                stat = path.stat()
-                self.store.record_file(key, stat.st_size, stat.st_mtime_ns, "failed", error=message)
-                self.store.drop_unreferenced_videos()  # what this file held before no longer describes it
-            except OSError:
-                pass
-            report.failed.append({"path": key, "error": message})
-            self.progress(f"event=failed n={position} path={key} error={message!r}")
-            if self.meter:
-                self.meter.done(self._planned.get(path, 0.0))
-
-    def _extract(self, path: Path, video_id: str, info: VideoInfo, missing: list[str]) -> dict:
-        """Run the missing sources on one video and store what they found in one transaction."""
+    def _extract(self, path: Path, info: VideoInfo, missing: list[str]) -> tuple[dict, dict, dict]:
         segments, timed, stats = {}, {}, {"warnings": []}
         visual = VisualSampler(self.bundle.image_encoder) if VISUAL in missing else None
         reader = self.text.text_reader(1.0 / self.sample_fps) if TEXT_IN_VIDEO in missing else None
         if visual or reader:
-            consumers = [c.feed for c in (visual, reader) if c] + ([self.meter.at] if self.meter else [])
+            consumers = [c.feed for c in (visual, reader) if c] + ([self.on_sample] if self.on_sample else [])
             starts, ends = scan_samples(path, info, self.sample_fps, consumers, self.progress, self.frame_nice)
             if visual:
                 segments[(VISUAL, self.key(VISUAL))] = visual.segments(starts, ends)
@@ -342,5 +288,114 @@ class Indexer:
             except AudioError as exc:  # the pictures are still worth indexing; the track stays reported
                 stats["warnings"].append(f"conversation: {exc}")
                 self.progress(f"event=source_failed path={path} source={CONVERSATION} error={str(exc)!r}")
-        self.store.put_video(video_id, path.name, info, segments, timed)
-        return stats
+        return segments, timed, stats
+
+
+class IndexWriter:
+    """The store side of indexing, shared by local and cluster indexing: which files still need work and which
+    sources their content lacks, and writing what an extraction found (or why a file failed)."""
+
+    def __init__(self, store: Store, sources: tuple[str, ...], key: Callable[[str], str],
+                 progress: Callable[[str], None]):
+        self.store, self.sources, self.key, self.progress = store, sources, key, progress
+
+    def missing(self, video_id: str) -> list[str]:
+        return [s for s in self.sources if not self.store.has_segments(video_id, s, self.key(s))]
+
+    def plan(self, path: Path, report: IndexReport, position: str) -> os.stat_result | None:
+        """The file's stat when it needs work; None (reported as unchanged) when it is indexed as it is now."""
+        stat = path.stat()
+        known = self.store.file_row(str(path))
+        if (known and known.status == "indexed" and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+                and not self.missing(known.video_id)):
+            report.unchanged.append({"path": str(path), "video_id": known.video_id})
+            self.progress(f"event=unchanged n={position} path={path} video_id={known.video_id}")
+            return None
+        return stat
+
+    def write(self, path: Path, stat: os.stat_result, found: Extraction, report: IndexReport, position: str,
+              detail: str = "") -> None:
+        """Store the extraction (one transaction), then register the file as it was when planned."""
+        key, video_id, info = str(path), found.video_id, found.info
+        known = self.store.file_row(key)
+        if found.sources:
+            self.store.put_video(video_id, path.name, info, found.segments, found.timed)
+        self.store.record_file(key, stat.st_size, stat.st_mtime_ns, "indexed", video_id)
+        if known and known.video_id and known.video_id != video_id:
+            self.store.drop_unreferenced_videos()
+        entry = {"path": key, "video_id": video_id, "duration": round(info.duration, 3), "sources": found.sources}
+        stats = dict(found.stats)
+        if warnings := stats.pop("warnings", []):
+            entry["warnings"] = warnings
+        report.indexed.append(entry)
+        details = " ".join(f"{k}={v}" for k, v in stats.items())
+        elapsed = found.elapsed_s
+        self.progress(f"event=indexed n={position} path={key} video_id={video_id} "
+                      f"duration_s={info.duration:.1f} sources={','.join(found.sources) or '-'} {details}{detail} "
+                      f"elapsed_s={elapsed:.2f} speed_x={info.duration / max(elapsed, 1e-9):.1f}")
+
+    def fail(self, path: Path, message: str, report: IndexReport, position: str) -> None:
+        key = str(path)
+        try:
+            stat = path.stat()
+            self.store.record_file(key, stat.st_size, stat.st_mtime_ns, "failed", error=message)
+            self.store.drop_unreferenced_videos()  # what this file held before no longer describes it
+        except OSError:
+            pass
+        report.failed.append({"path": key, "error": message})
+        self.progress(f"event=failed n={position} path={key} error={message!r}")
+
+
+class Indexer:
+    """Indexes videos for the configured sources on this machine; a video already indexed for some gets only
+    the missing ones. (edge.cluster does the same with the extraction on Ray workers.)"""
+
+    def __init__(self, store: Store, bundle, sample_fps: float, text: TextModels | None = None,
+                 sources: tuple[str, ...] = (VISUAL,), progress: Callable[[str], None] = lambda message: log.info(message),
+                 frame_nice: int = 10, meter=None):
+        """`meter` (an edge.progress.IndexBar, on a terminal) is told the totals, each sample and each file."""
+        self.sources = check_sources(sources, text is not None)
+        self.extractor = Extractor(bundle, sample_fps, text, progress, frame_nice, meter.at if meter else None)
+        self.writer = IndexWriter(store, self.sources, self.extractor.key, progress)
+        self.meter = meter
+
+    def index(self, paths: list[Path]) -> IndexReport:
+        report = IndexReport()
+        candidates = list(discover(paths))
+        planned = {}
+        if self.meter:
+            planned = {path: self._seconds_to_index(path) for path in candidates}
+            self.meter.begin(len(candidates), sum(planned.values()))
+        for n, path in enumerate(candidates, 1):
+            position, seconds = f"{n}/{len(candidates)}", planned.get(path, 0.0)
+            try:
+                if (stat := self.writer.plan(path, report, position)) is not None:
+                    found = self.extractor.extract(path, self.writer.missing)
+                    self.writer.write(path, stat, found, report, position)
+                    seconds = planned.get(path, found.info.duration)
+            except Exception as exc:  # one broken file never stops the batch
+                self.writer.fail(path, str(exc) or type(exc).__name__, report, position)
+            if self.meter:
+                self.meter.done(seconds)
+        return report
+
+    def _seconds_to_index(self, path: Path) -> float:
+        """For the meter's total: a file's duration, unless it is unchanged (or unreadable) and will be skipped."""
+        try:
+            stat = path.stat()
+            known = self.writer.store.file_row(str(path))
+            if known and known.status == "indexed" and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+                return 0.0
+            return probe(path).duration
+        except (OSError, VideoError):
+            return 0.0
+
+
+def check_sources(sources: tuple[str, ...], have_text: bool) -> tuple[str, ...]:
+    """The sources in extraction order; ValueError for unknown ones or text sources without the text models."""
+    unknown = set(sources) - set(SOURCES)
+    if unknown or not sources:
+        raise ValueError(f"sources must be some of {', '.join(SOURCES)}; got {', '.join(sources) or 'none'}")
+    if not have_text and set(sources) - {VISUAL}:
+        raise ValueError("conversation and text_in_video need the text models")
+    return tuple(s for s in _ORDER if s in sources)
