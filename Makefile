@@ -18,7 +18,7 @@ $(VENV)/.installed-$(RUNTIME): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	@other=$$([ "$(RUNTIME)" = cpu ] && echo onnxruntime-gpu || echo onnxruntime); \
 	  $(PY) -m pip uninstall -q -y $$other 2>/dev/null || true
-	$(PY) -m pip install -q -e '.[$(RUNTIME),test]'
+	$(PY) -m pip install -q -e '.[$(RUNTIME),test,cluster]'
 	touch $@
 
 # Which execution providers really load on this machine (a GPU build on a machine without a GPU says why not).

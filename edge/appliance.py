@@ -17,7 +17,7 @@ from edge.thumbnails import ThumbnailCache
 from edge.types import VISUAL
 
 if TYPE_CHECKING:  # indexing pulls in the decoders (PyAV, OpenCV), which answering requests never needs
-    from edge.indexer import Indexer
+    from edge.indexer import Extractor, Indexer
 
 
 class ModelsUnavailable(RuntimeError):
@@ -79,6 +79,14 @@ class Edge:
         extra = {"progress": progress} if progress else {}
         return Indexer(store or self.store, self.bundle, self.settings.sample_fps, self.text, sources,
                        frame_nice=self.settings.frame_nice, meter=meter, **extra)
+
+    def extractor(self, progress: Callable[[str], None] | None = None) -> Extractor:
+        """The store-free half of indexing (one file -> its evidence), as a Ray worker of edge.cluster runs it."""
+        from edge.indexer import Extractor
+
+        extra = {"progress": progress} if progress else {}
+        return Extractor(self.bundle, self.settings.sample_fps, self.text, frame_nice=self.settings.frame_nice,
+                         **extra)
 
     def close(self) -> None:
         if "store" in self.__dict__:

@@ -131,6 +131,11 @@ class Store:
         return self._db.execute("SELECT 1 FROM segments WHERE video_id=? AND source=? AND model_key=?",
                                 (video_id, source, model_key)).fetchone() is not None
 
+    def stored_sources(self, keys: dict[str, str]) -> set[tuple[str, str]]:
+        """(video_id, source) of every video holding segments of that source under its current model key."""
+        rows = self._db.execute("SELECT video_id, source, model_key FROM segments").fetchall()
+        return {(video_id, source) for video_id, source, key in rows if keys.get(source) == key}
+
     def segments(self, video_id: str, source: str, model_key: str) -> Segments | None:
         row = self._db.execute(
             "SELECT count, starts, ends, texts, dim, vectors FROM segments WHERE video_id=? AND source=? AND model_key=?",

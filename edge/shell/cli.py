@@ -102,12 +102,21 @@ def main(ctx: click.Context, verbose: bool) -> None:
 @main.command("index")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--name", help="Name of the index (for /classify/bulk) a folder joins; default: the folder's name.")
+@click.option("--cluster", metavar="ADDRESS", help="Extract on a Ray cluster: auto (the one running on this machine), "
+              "ray://HOST:PORT or HOST:PORT; needs pip install 'edge[cluster]'.")
+@click.option("--workers", type=click.IntRange(1), help="Ray workers (default: one per GPU, else one per 2 CPUs).")
+@click.option("--attempts", type=click.IntRange(1), default=3, show_default=True,
+              help="Tries per file when Ray workers die on it.")
+@click.option("--worker-models", metavar="DIR", help="The model store's path on the Ray workers (a shared or imported "
+              "copy; default: their EDGE_MODELS_DIR); verified against this machine's.")
 @click.pass_obj
-def index_cmd(obj: _Context, paths: tuple[Path, ...], name: str | None) -> None:
+def index_cmd(obj: _Context, paths: tuple[Path, ...], name: str | None, cluster: str | None, workers: int | None,
+              attempts: int, worker_models: str | None) -> None:
     """Register and index every video in PATHS (files, or folders searched recursively).
 
     Unchanged files are skipped, changed files re-indexed. A broken file is reported and the rest go on;
     the exit code is then 1. Each folder joins an index (--name) that /classify/bulk can target.
+    With --cluster the files are extracted on Ray workers and written into this machine's store.
     """
     indexes = {}
     for path in paths:
@@ -117,7 +126,10 @@ def index_cmd(obj: _Context, paths: tuple[Path, ...], name: str | None) -> None:
             indexes[index_name] = obj.store.ensure_index(index_name, str(resolved))
     from edge.progress import IndexBar, bar_logging, on_terminal
 
-    if on_terminal():
+    if cluster:
+        report = _index_on_cluster(obj, list(paths), cluster, workers=workers, attempts=attempts,
+                                   worker_models=worker_models)
+    elif on_terminal():
         bar = IndexBar()
         with bar_logging():
             try:
@@ -129,6 +141,21 @@ def index_cmd(obj: _Context, paths: tuple[Path, ...], name: str | None) -> None:
     _emit({**asdict(report), "indexes": [{"name": n, "index_id": i} for n, i in indexes.items()]})
     if report.failed:
         sys.exit(EXIT_PARTIAL)
+
+
+def _index_on_cluster(obj: _Context, paths: list[Path], address: str, **options):
+    from edge.hashing import IntegrityError
+
+    try:
+        from edge.cluster import ClusterError, WorkersRefused, index_on_cluster
+    except ImportError as exc:
+        _fail(f"--cluster needs Ray: pip install 'edge[cluster]' ({exc})", EXIT_BAD_REQUEST)
+    try:
+        return index_on_cluster(obj.store, obj.settings, paths, address, **options)
+    except (WorkersRefused, IntegrityError) as exc:
+        _fail(str(exc), EXIT_MODELS)
+    except ClusterError as exc:
+        _fail(str(exc), EXIT_BAD_REQUEST)
 
 
 @main.command("videos")
