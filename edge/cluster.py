@@ -181,16 +181,16 @@ class ClusterIndexer:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def wait_ready(self) -> None:
-        """Block until a first worker is ready (its model keys become the run's); ClusterError if all refuse."""
-        if self.keys is not None:
-            return
-        self._probing.update({actor.ready.remote(): actor for actor in self.workers})
+    def wait_ready(self, every: bool = False) -> None:
+        """Block until a first worker is ready (its model keys become the run's), or with `every` until all have
+        answered; WorkersRefused if all refuse. The others join while files are indexed."""
+        if self.keys is None and not self._probing:
+            self._probing.update({actor.ready.remote(): actor for actor in self.workers})
         refusals = []
-        while self.keys is None:
-            if not self._probing:
-                raise WorkersRefused("no worker can index: " + "; ".join(refusals))
+        while self._probing and (self.keys is None or every):
             refusals += self._settle_probe(ray.wait(list(self._probing), num_returns=1)[0][0])
+        if self.keys is None:
+            raise WorkersRefused("no worker can index: " + "; ".join(refusals))
 
     def _settle_probe(self, ref) -> list[str]:
         """A worker answered ready() (or died starting): it joins the idle pool, or leaves saying why."""

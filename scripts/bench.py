@@ -312,6 +312,14 @@ def bench_text_sources(video: Path, settings) -> None:
         row(r["name"], r["value"], r["unit"], r.get("target"), r.get("op") or ">=", r.get("note", ""))
 
 
+def bench_cluster_rows() -> None:
+    """files/s of `edge index --cluster` with 1 and 2 Ray workers (scripts/bench_cluster.py)."""
+    from bench_cluster import bench_cluster
+
+    for r in bench_cluster(log=log):
+        row(r["name"], r["value"], r["unit"], note=r["note"])
+
+
 def print_table(facts: dict) -> None:
     err = sys.stderr
     print("\nedge benchmark\n  " + "\n  ".join(f"{k}: {v}" for k, v in facts.items()), file=err)
@@ -362,6 +370,7 @@ def main(argv=None) -> None:
         bench_http(settings, args.reps)
         bench_exact(args.reps)
         bench_text_sources(videos["720p"], settings)
+        bench_cluster_rows()
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
