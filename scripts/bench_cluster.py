@@ -34,14 +34,14 @@ def bench_cluster(files: int = 4, seconds: float = 15.0, reps: int = 2,
                   log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
     import ray
 
-    from edge.bundles import load_visual_bundle
+    from edge.appliance import Edge
     from edge.cluster import ClusterIndexer
-    from edge.config import load_settings
-    from edge.library import Indexer
+    from edge.settings import load_settings
     from edge.store import Store
+    from edge.types import VISUAL
 
     tmp = Path(tempfile.mkdtemp(prefix="edge-bench-cluster-"))
-    settings = replace(load_settings(), sources=("visual",))
+    settings = replace(load_settings(), sources=(VISUAL,))
     names = list(PHOTOS)
     folder = tmp / "videos"
     folder.mkdir()
@@ -50,7 +50,7 @@ def bench_cluster(files: int = 4, seconds: float = 15.0, reps: int = 2,
         write_video(folder / f"clip{i}.mp4", spans, size=(1280, 720), fps=25, seed=i)
     log(f"generated {files} videos of {seconds:.0f} s (720p) in {folder}")
     rows = []
-    indexer = Indexer(Store(tmp / "local.sqlite"), load_visual_bundle(settings), settings.sample_fps)
+    indexer = Edge(settings).indexer(store=Store(tmp / "local.sqlite"))
     t = time.perf_counter()
     indexer.index([folder])
     local = files / (time.perf_counter() - t)

@@ -11,12 +11,14 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import ray
-
 from conftest import run_edge
+
+from edge.types import VISUAL
 
 
 @pytest.fixture(scope="module")
@@ -37,31 +39,26 @@ def store(edge_home):
 @pytest.fixture(scope="module")
 def local(models_dir, sample_dir, tmp_path_factory, shared_cache):
     """The sample indexed on this machine, as the reference the cluster must reproduce."""
-    from edge.bundles import load_visual_bundle
-    from edge.config import load_settings
-    from edge.library import Indexer
+    from edge.appliance import Edge
+    from edge.settings import load_settings
     from edge.store import Store
 
-    os.environ["EDGE_CACHE_DIR"] = str(shared_cache)  # the module fixture runs outside edge_home's monkeypatch
-    try:
-        bundle = load_visual_bundle(load_settings())
-    finally:
-        del os.environ["EDGE_CACHE_DIR"]
+    edge = Edge(replace(load_settings(), cache_dir=shared_cache, sources=(VISUAL,)))
     store = Store(tmp_path_factory.mktemp("local") / "edge.sqlite")
-    report = Indexer(store, bundle, 1.0).index([sample_dir])
+    report = edge.indexer(store=store).index([sample_dir])
     assert not report.failed
-    return {"store": store, "bundle": bundle, "ids": {e["path"].rsplit("/", 1)[1]: e["video_id"]
-                                                      for e in report.indexed}}
+    return {"store": store, "bundle": edge.bundle, "ids": {e["path"].rsplit("/", 1)[1]: e["video_id"]
+                                                           for e in report.indexed}}
 
 
 def _settings():
-    from edge.config import load_settings
+    from edge.settings import load_settings
 
     return load_settings()  # edge_home's EDGE_SOURCES=visual
 
 
 def _same_segments(store, reference, video_id: str, key: str) -> None:
-    mine, theirs = store.segments(video_id, "visual", key), reference.segments(video_id, "visual", key)
+    mine, theirs = store.segments(video_id, VISUAL, key), reference.segments(video_id, VISUAL, key)
     assert mine is not None and theirs is not None
     for field in ("starts", "ends", "vectors"):
         assert np.array_equal(getattr(mine, field), getattr(theirs, field)), field
@@ -82,7 +79,7 @@ def test_the_cluster_stores_what_local_indexing_stores(cluster, local, sample_di
         _same_segments(store, local["store"], video_id, key)  # bit for bit
     assert [(v.video_id, v.path, v.info, v.size) for v in store.videos()] == [
         (v.video_id, v.path, v.info, v.size) for v in local["store"].videos()]
-    body = {"video_ids": sorted(local["ids"].values()), "options": ["visual"], "include_clips": True,
+    body = {"video_ids": sorted(local["ids"].values()), "options": [VISUAL], "include_clips": True,
             "classes": [{"name": "cat", "prompts": ["a cat"]}, {"name": "rocket", "prompts": ["a rocket"]}]}
     answers = [Classifier(s, local["bundle"]).classify(parse_request(body))["data"] for s in (store, local["store"])]
     assert answers[0] == answers[1] and answers[0]
@@ -205,7 +202,7 @@ def test_local_indexing_never_imports_ray(models_dir, sample_dir, edge_home):
         "import edge\n"
         "for m in pkgutil.walk_packages(edge.__path__, 'edge.'):\n"
         "    if m.name not in ('edge.cluster', 'edge.__main__'): importlib.import_module(m.name)\n"
-        "from edge.cli import main\n"
+        "from edge.shell.cli import main\n"
         f"try: main(['index', {str(sample_dir / 'rocket.mp4')!r}])\n"
         "except SystemExit as exit: assert exit.code in (0, None), exit.code\n"
         "assert 'ray' not in sys.modules, 'local indexing imported ray'\n"
