@@ -133,6 +133,16 @@ def connect(address: str) -> None:
         raise ClusterError(f"no Ray cluster at {address!r}: {exc}") from exc
 
 
+def plan_workers(resources: dict, wanted: int | None) -> tuple[int, dict]:
+    """How many actors to start on a cluster with these resources, and their Ray options. A file keeps about two
+    cores busy (decoder thread + models), so by default one worker per 2 CPUs; with GPUs, one per GPU. Never more
+    than the cluster can place (an actor that cannot be placed would wait forever)."""
+    gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 0))
+    count = min(wanted or gpus or max(1, cpus // 2), max(gpus or cpus, 1))
+    options = {"num_cpus": 1, "max_restarts": -1, "max_task_retries": 0, **({"num_gpus": 1} if gpus else {})}
+    return count, options
+
+
 @dataclass
 class _Job:
     path: Path
@@ -159,15 +169,12 @@ class ClusterIndexer:
 
     def _start(self, wanted: int | None) -> dict:
         resources = ray.cluster_resources()
-        gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 0))
-        # A file keeps about two cores busy (decoder thread + models); with GPUs, one worker per GPU.
-        limit = gpus or cpus
-        count = min(wanted or (gpus or max(1, cpus // 2)), max(limit, 1))
+        count, options = plan_workers(resources, wanted)
+        cpus, gpus = int(resources.get("CPU", 0)), int(resources.get("GPU", 0))
         if wanted and wanted > count:
             self.progress(f"event=workers_limited wanted={wanted} started={count} cluster_cpus={cpus} gpus={gpus}")
-        options = {"num_cpus": 1, "max_restarts": -1, "max_task_retries": 0, **({"num_gpus": 1} if gpus else {})}
-        actor_class = ray.remote(IndexWorker).options(**options)
         self.progress(f"event=workers_starting count={count} cluster_cpus={cpus} gpus={gpus}")
+        actor_class = ray.remote(IndexWorker).options(**options)
         return {actor_class.remote(self.spec): None for _ in range(count)}
 
     def close(self) -> None:

@@ -194,6 +194,16 @@ def test_an_interrupted_driver_resumes_without_redoing_finished_files(cluster, s
     assert len(listing["videos"]) == 2 and listing["failed"] == []
 
 
+def test_workers_are_planned_per_gpu_or_per_two_cpus():
+    from edge.cluster import plan_workers
+
+    assert plan_workers({"CPU": 16.0}, None) == (8, {"num_cpus": 1, "max_restarts": -1, "max_task_retries": 0})
+    count, options = plan_workers({"CPU": 64.0, "GPU": 4.0}, None)
+    assert count == 4 and options["num_gpus"] == 1  # GPU actors where the cluster has GPUs
+    assert plan_workers({"CPU": 2.0}, 5)[0] == 2  # never more than the cluster can place
+    assert plan_workers({"CPU": 1.0}, None)[0] == 1
+
+
 def test_local_indexing_never_imports_ray(models_dir, sample_dir, edge_home):
     import edge
 
