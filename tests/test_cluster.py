@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import ray
 from conftest import run_edge
+from make_sample import write_zero_byte
 
 from edge.types import VISUAL
 
@@ -108,6 +109,7 @@ def test_a_worker_killed_mid_file_loses_nothing(cluster, local, sample_dir, stor
     folder.mkdir()
     for name in ("cat_coffee.mp4", "rocket.mp4"):
         shutil.copy(sample_dir / name, folder / name)
+    write_zero_byte(folder / "empty.mp4")  # a broken file fails on the worker as it does locally
     events: list[str] = []
     # cat_coffee's worker is killed on the first try only; rocket's on every try
     kill = _killer(events, lambda f: f["path"].endswith("rocket.mp4")
@@ -121,10 +123,11 @@ def test_a_worker_killed_mid_file_loses_nothing(cluster, local, sample_dir, stor
     assert [v.video_id for v in store.videos()] == [video_id]
     _same_segments(store, local["store"], video_id, local["bundle"].key)
     # after `attempts` deaths a file is reported failed like a local failure, in the report and the store
-    assert [f["path"].rsplit("/", 1)[1] for f in report.failed] == ["rocket.mp4"]
-    assert "died on each of 2 attempts" in report.failed[0]["error"]
-    assert _count(events, "dispatched", "rocket.mp4") == 2
-    assert [p.rsplit("/", 1)[1] for p, _ in store.failed_files()] == ["rocket.mp4"]
+    errors = {f["path"].rsplit("/", 1)[1]: f["error"] for f in report.failed}
+    assert set(errors) == {"empty.mp4", "rocket.mp4"} and "0 bytes" in errors["empty.mp4"]
+    assert "died on each of 2 attempts" in errors["rocket.mp4"]
+    assert _count(events, "dispatched", "rocket.mp4") == 2 and _count(events, "dispatched", "empty.mp4") == 1
+    assert sorted(p.rsplit("/", 1)[1] for p, _ in store.failed_files()) == ["empty.mp4", "rocket.mp4"]
 
 
 def _linked_store(models_dir, tmp_path):
