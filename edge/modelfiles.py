@@ -34,11 +34,18 @@ def sources(model: dict) -> list[dict]:
     return model.get("sources") or [model["source"]]
 
 
+def archive(source: dict) -> tuple[str, str]:
+    """(file name, sha256) of a source package: a wheel, or an sdist (`sdist`, `sdist_sha256`) where none exists."""
+    if "sdist" in source:
+        return source["sdist"], source["sdist_sha256"]
+    return source["wheel"], source["wheel_sha256"]
+
+
 def recipe(manifest: dict, model: dict, entry: dict) -> str:
     """Digest of everything that determines a file's bytes: a lock entry is stale when this changes."""
     spec = {k: entry.get(k) for k in ("sha256", "member", "member_sha256")}
     spec["repo_file"] = entry.get("package_file")  # its former name: stores installed before the rename stay valid
-    shas = [s["wheel_sha256"] for s in sources(model)]
+    shas = [archive(s)[1] for s in sources(model)]
     spec["wheel_sha256"] = shas[0] if len(shas) == 1 else shas  # one wheel: the digest is what it always was
     if "conversion" in entry:
         spec.update(args=entry["conversion"]["args"], tools=manifest["tools"]["requirements"])

@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from edge import modelfiles
 from edge.hashing import IntegrityError, sha256_file, verify_file
 from edge.install.convert import check_probe, convert, tools_venv
-from edge.modelfiles import LOCK_NAME, entries, expected_sha256, load_manifest, read_lock, recipe, sources
+from edge.modelfiles import LOCK_NAME, archive, entries, expected_sha256, load_manifest, read_lock, recipe, sources
 
 log = logging.getLogger("edge.models")
 
@@ -111,30 +111,40 @@ def _write_json_atomic(dest: Path, payload: dict) -> None:
     os.replace(tmp, dest)
 
 
+def _pip_download(source: dict, dest: str) -> list[str]:
+    """The pip command that fetches a source package. A wheel for one fixed platform is named by `pip_args`
+    (--platform ...) so every machine gets the same bytes. An sdist is fetched with its sha256 required:
+    pip checks the archive before it runs the sdist's build backend for metadata."""
+    common = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-input", "--disable-pip-version-check",
+              "--progress-bar", "off", "-d", dest, *source.get("pip_args", [])]
+    if "sdist" not in source:
+        return [*common, "--only-binary=:all:", source["pypi"]]
+    requirements = Path(dest) / "requirements.txt"
+    requirements.write_text(f"{source['pypi']} --hash=sha256:{source['sdist_sha256']}\n")
+    return [*common, "--no-binary=:all:", "--require-hashes", "-r", str(requirements)]
+
+
 def _wheel(source: dict, cache_dir: Path, timings: dict) -> Path:
-    """The source wheel, verified: from the cache when it is there (no network), else pip download."""
-    cached = cache_dir / source["wheel"]
-    if cached.is_file() and sha256_file(cached) == source["wheel_sha256"]:
-        log.info("event=cache_hit package=%s wheel=%s", source["pypi"], cached)
+    """The source package (wheel or sdist), verified: from the cache when it is there (no network), else pip."""
+    name, expected = archive(source)
+    cached = cache_dir / name
+    if cached.is_file() and sha256_file(cached) == expected:
+        log.info("event=cache_hit package=%s archive=%s", source["pypi"], cached)
         return cached
     cache_dir.mkdir(parents=True, exist_ok=True)
     log.info("event=download package=%s dest=%s", source["pypi"], cache_dir)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".download-") as tmp:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-input",
-             "--disable-pip-version-check", "--progress-bar", "off", source["pypi"], "-d", tmp],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.run(_pip_download(source, tmp), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if proc.returncode != 0:
             tail = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
             raise StoreError(f"pip download {source['pypi']} failed: {tail}")
-        got = Path(tmp) / source["wheel"]
+        got = Path(tmp) / name
         if not got.is_file():
-            raise StoreError(f"pip download {source['pypi']} did not produce {source['wheel']}")
+            raise StoreError(f"pip download {source['pypi']} did not produce {name}")
         actual = sha256_file(got)
-        if actual != source["wheel_sha256"]:
-            raise IntegrityError(f"downloaded wheel {source['wheel']} has sha256 {actual}, "
-                                 f"expected {source['wheel_sha256']}; refusing it")
+        if actual != expected:
+            raise IntegrityError(f"downloaded archive {name} has sha256 {actual}, expected {expected}; refusing it")
         os.replace(got, cached)
     timings[f"download {source['pypi']}"] = round(time.monotonic() - start, 1)
     log.info("event=downloaded package=%s bytes=%d seconds=%.1f",
@@ -142,12 +152,25 @@ def _wheel(source: dict, cache_dir: Path, timings: dict) -> Path:
     return cached
 
 
+def _copy_member(package: Path, member: str, out) -> None:
+    """One member of a wheel (zip) or an sdist (tar.gz) into `out`; only a regular file is read."""
+    if package.name.endswith(".tar.gz"):
+        with tarfile.open(package, "r:gz") as tar:
+            info = tar.getmember(member)
+            if not info.isfile():
+                raise StoreError(f"{member} in {package.name} is not a regular file; refusing it")
+            with tar.extractfile(info) as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+        return
+    with zipfile.ZipFile(package) as zf, zf.open(member) as src:
+        shutil.copyfileobj(src, out, 1 << 20)
+
+
 def _extract(parts: list[tuple[Path, str]], expected: str, dest: Path) -> Path:
     """Wheel members (wheel, member), concatenated in order, to `dest`, verified against their pinned sha256."""
     with open(dest, "wb") as out:
         for wheel, member in parts:
-            with zipfile.ZipFile(wheel) as zf, zf.open(member) as src:
-                shutil.copyfileobj(src, out, 1 << 20)
+            _copy_member(wheel, member, out)
     actual = sha256_file(dest)
     what = " + ".join(f"{member} in {wheel.name}" for wheel, member in parts)
     if actual != expected:
@@ -193,10 +216,10 @@ def _lock_entry(manifest: dict, model: dict, entry: dict, sha256: str) -> dict:
         source = {"package_file": entry["package_file"]}
     elif "convert_in_process" in entry:
         spec = entry["convert_in_process"]
-        source = {"wheels": {s["pypi"]: s["wheel_sha256"] for s in sources(model)},
+        source = {"wheels": {s["pypi"]: archive(s)[1] for s in sources(model)},
                   "inputs": {i["name"]: i["sha256"] for i in spec["inputs"]}, "converted_with": spec["function"]}
     else:
-        source = {"pypi": model["source"]["pypi"], "wheel_sha256": model["source"]["wheel_sha256"],
+        source = {"pypi": model["source"]["pypi"], "wheel_sha256": archive(model["source"])[1],
                   "member": entry["member"], "member_sha256": entry.get("member_sha256", entry.get("sha256"))}
     if "conversion" in entry:
         source["converted_with"] = entry["conversion"]["tool"]
