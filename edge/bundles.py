@@ -28,6 +28,7 @@ TEXT_REFERENCE = DATA_DIR / "text-reference.txt"
 TEXT_ENCODER = "text-bge-small-en"
 SPEECH_MODEL = "speech-whisper-base"
 OCR_MODEL = "ocr-ppocrv6"
+ACTION_MODEL = "action-i3d-kinetics400"
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,15 @@ def load_visual_bundle(settings: Settings, calibration: dict | None = None) -> V
         return VisualBundle(Path(settings.visual_bundle).name, dual.image_encoder, dual.text_encoder,
                             Calibration.from_dict(calibration or dual.calibration))
 
+    from edge.actions import ActionModel
     from edge.conse import ConseImageEncoder
 
     text = load_text_encoder(settings)
     store = settings.models_dir
+    actions = None
+    if settings.action_every_s > 0:  # never with a CLIP bundle (above): its image encoder sees the frames itself
+        actions = ActionModel(model_path(store, ACTION_MODEL, "model.onnx"), model_path(store, ACTION_MODEL, "labels.txt"),
+                              model_key(ACTION_MODEL), provider=settings.provider, threads=settings.threads or 1)
     image = ConseImageEncoder(
         model_path(store, "image-efficientnet-lite3", "model.onnx"),
         model_path(store, "image-efficientnet-lite3", "labels.txt"),
@@ -72,7 +78,8 @@ def load_visual_bundle(settings: Settings, calibration: dict | None = None) -> V
         # One intra-op thread unless EDGE_THREADS says otherwise: as fast (7.4x vs 7.6x realtime at 720p, the
         # decoder overlaps on its own thread) for less CPU, and the work stays on the background-priority
         # frame thread (edge.indexer.scan_samples) instead of pool threads at normal priority.
-        text, cache_dir=settings.cache_dir, provider=settings.provider, threads=settings.threads or 1)
+        text, cache_dir=settings.cache_dir, provider=settings.provider, threads=settings.threads or 1,
+        actions=actions, action_every_s=settings.action_every_s)
     spec = calibration or json.loads(CONSE_CALIBRATION.read_text())
     return VisualBundle("conse", image, text, Calibration.from_dict(spec, mixture_reference(image.label_vectors)))
 

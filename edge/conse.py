@@ -1,10 +1,12 @@
-"""The offline default ImageEncoder: ImageNet + COCO label probabilities mixed into text space (ConSE).
+"""The offline default ImageEncoder: ImageNet + COCO (+ Kinetics) label probabilities mixed into text space (ConSE).
 
 No CLIP-class weights can be had offline, so a frame is represented by what two closed-set models
 see in it: EfficientNet-Lite3 (ImageNet-1k classes) and SSD-MobileNet-v2 (COCO objects). Each label's
 name is embedded once by the text encoder; the frame vector is the confidence-weighted mix of those
 label embeddings (Norouzi et al., ICLR 2014), so free-text prompts embedded by the same text encoder
-compare with frames by cosine.
+compare with frames by cosine. With an action model (edge.actions) the 400 Kinetics action names join
+the label set: the indexer adds each sample's action weights to its frame weights before the mix, so one
+prompt matches objects, scenes and actions alike.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.actions import ActionModel
 from edge.encoders import TextEncoder, l2_normalise
 from edge.runtime import open_session
 
@@ -41,17 +44,26 @@ def _load_coco_labels(path: Path) -> dict[int, str]:
 
 class ConseImageEncoder:
     def __init__(self, classifier: Path, classifier_labels: Path, detector: Path, detector_labels: Path,
-                 text_encoder: TextEncoder, cache_dir: Path, provider: str | None = None, threads: int = 0):
+                 text_encoder: TextEncoder, cache_dir: Path, provider: str | None = None, threads: int = 0,
+                 actions: ActionModel | None = None, action_every_s: float = 0.0):
         self.dim = text_encoder.dim
         imagenet = _load_imagenet_labels(classifier_labels)
         coco = _load_coco_labels(detector_labels)
         self._coco_ids = np.array(sorted(coco))
         self._coco_columns = len(imagenet) + np.arange(len(coco))
         names = imagenet + [coco[c] for c in sorted(coco)]
+        # Action columns come last; frames leave them 0 and the indexer fills them from action windows.
+        self.actions, self.action_every_s = actions, action_every_s if actions else 0.0
+        self.action_columns = slice(len(names), len(names) + len(actions.labels) if actions else len(names))
+        names += actions.labels if actions else []
         self.label_vectors = self._label_embeddings(names, text_encoder, cache_dir)
         self._model_paths, self._provider, self._threads = (classifier, detector), provider, threads
         digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:8]
+        # Everything that shapes a stored vector is in the key: turning actions on or off, or another window
+        # rate, re-indexes (with actions off it is the key of the frame labels alone, as before).
         self.key = f"conse-lite3-ssd-{text_encoder.key}-{digest}"
+        if actions:
+            self.key += f"+{actions.key}-every{self.action_every_s:g}s"
 
     @cached_property
     def _classifier(self):
@@ -93,6 +105,10 @@ class ConseImageEncoder:
         weights[:, self._coco_columns] = np.where(best >= _MIN_DETECTION, best, 0.0)
         return weights
 
+    def mix(self, weights: np.ndarray) -> np.ndarray:
+        """[n, n_labels] label weights -> unit vectors in text space. Nothing recognised: a zero vector,
+        which then matches no prompt."""
+        return l2_normalise(weights @ self.label_vectors)
+
     def encode(self, frames: Sequence[np.ndarray]) -> np.ndarray:
-        # A frame where nothing is recognised gets a zero vector: it then matches no prompt.
-        return l2_normalise(self.label_weights(frames) @ self.label_vectors)
+        return self.mix(self.label_weights(frames))

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.actions import WINDOW_FPS, ActionWindows, sample_weights
 from edge.audio import AudioError
 from edge.bundles import TextModels
 from edge.decode import VIDEO_EXTENSIONS, VideoError, probe, sample_frames
@@ -138,12 +139,23 @@ class ChangeGate:
 
 
 class VisualSampler:
-    """Takes every sample; encodes the changed ones in batches, and each sample keeps the vector it uses."""
+    """Takes every sample; encodes the changed ones in batches, and each sample keeps the vector it uses.
+
+    With an action model (a ConSE encoder built with one) it also takes the dense frames (`feed_dense`),
+    keeps the frames' label weights rather than their vectors, and mixes each sample's frame and action
+    weights into its vector at the end (edge.actions, edge.conse).
+    """
 
     def __init__(self, image_encoder):
         self.image_encoder, self.gate = image_encoder, ChangeGate()
         self.encoded = 0
         self._vectors, self._batch, self._rows = [], [], []  # rows[i]: the encoded vector sample i uses
+        actions = getattr(image_encoder, "actions", None)
+        self.actions = ActionWindows(actions, image_encoder.action_every_s) if actions else None
+        self._encode = image_encoder.label_weights if self.actions else image_encoder.encode
+
+    def feed_dense(self, t: float, frame: np.ndarray) -> None:
+        self.actions.feed(t, frame)
 
     def feed(self, t: float, frame: np.ndarray) -> None:
         if self.gate.changed(t, frame):
@@ -155,12 +167,18 @@ class VisualSampler:
 
     def _flush(self) -> None:
         if self._batch:
-            self._vectors.append(self.image_encoder.encode(self._batch))
+            self._vectors.append(self._encode(self._batch))
             self._batch = []
 
     def segments(self, starts: np.ndarray, ends: np.ndarray) -> Segments:
         self._flush()
-        return Segments(starts, ends, np.concatenate(self._vectors)[self._rows].astype(np.float16))
+        rows = np.concatenate(self._vectors)[self._rows]
+        if self.actions:
+            encoder = self.image_encoder
+            rows[:, encoder.action_columns] = sample_weights(self.actions.finish(), starts, ends,
+                                                             encoder.action_every_s, len(encoder.actions.labels))
+            rows = encoder.mix(rows)
+        return Segments(starts, ends, rows.astype(np.float16))
 
 
 def _background_priority(nice: int) -> None:
@@ -175,8 +193,12 @@ def _background_priority(nice: int) -> None:
 
 
 def scan_samples(path: Path, info: VideoInfo, sample_fps: float, consumers: list[Callable[[float, np.ndarray], None]],
-                 progress: Callable[[str], None] | None = None, nice: int = 10) -> tuple[np.ndarray, np.ndarray]:
+                 progress: Callable[[str], None] | None = None, nice: int = 10,
+                 dense_consumers: list[Callable[[float, np.ndarray], None]] = ()) -> tuple[np.ndarray, np.ndarray]:
     """Decode the samples once and hand each to every consumer; return the samples' (starts, ends).
+
+    `dense_consumers` (action windows) also get the frames in between, at edge.actions.WINDOW_FPS: the
+    decoder then samples at that rate and the other consumers get the frames on their own grid.
 
     Runs on a thread of its own at background priority (EDGE_FRAME_NICE, default 10), with the decoder and
     the frame models (single-threaded sessions) under it: speech (whisper.cpp, whose threads spin at
@@ -188,7 +210,7 @@ def scan_samples(path: Path, info: VideoInfo, sample_fps: float, consumers: list
     def run():
         _background_priority(nice)
         try:
-            result.append(_scan(path, info, sample_fps, consumers, progress))
+            result.append(_scan(path, info, sample_fps, consumers, progress, dense_consumers))
         except BaseException as exc:  # re-raised in the caller's thread
             result.append(exc)
     worker = threading.Thread(target=run, name="frames", daemon=True)
@@ -199,10 +221,18 @@ def scan_samples(path: Path, info: VideoInfo, sample_fps: float, consumers: list
     return result[0]
 
 
-def _scan(path: Path, info: VideoInfo, sample_fps: float, consumers, progress) -> tuple[np.ndarray, np.ndarray]:
+def _scan(path: Path, info: VideoInfo, sample_fps: float, consumers, progress,
+          dense_consumers=()) -> tuple[np.ndarray, np.ndarray]:
     step = 1.0 / sample_fps
-    times = []
-    for t, frame in _threaded_samples(path, sample_fps):
+    times, next_t = [], 0.0
+    dense = bool(dense_consumers) and WINDOW_FPS > sample_fps
+    for t, frame in _threaded_samples(path, WINDOW_FPS if dense else sample_fps):
+        for consume in dense_consumers:
+            consume(t, frame)
+        if dense:  # the regular samples: the first dense frame at or after each step, as the decoder picks them
+            if t + 1e-3 < next_t:
+                continue
+            next_t += step * max(1, int((t - next_t) / step) + 1)
         times.append(t)
         for consume in consumers:
             consume(t, frame)
@@ -265,10 +295,14 @@ class Extractor:
         reader = self.text.text_reader(1.0 / self.sample_fps) if TEXT_IN_VIDEO in missing else None
         if visual or reader:
             consumers = [c.feed for c in (visual, reader) if c] + ([self.on_sample] if self.on_sample else [])
-            starts, ends = scan_samples(path, info, self.sample_fps, consumers, self.progress, self.frame_nice)
+            dense = [visual.feed_dense] if visual and visual.actions else []
+            starts, ends = scan_samples(path, info, self.sample_fps, consumers, self.progress, self.frame_nice, dense)
             if visual:
                 segments[(VISUAL, self.key(VISUAL))] = visual.segments(starts, ends)
                 stats.update(samples=len(starts), encoded=visual.encoded)
+                if visual.actions:
+                    stats.update(action_windows=len(visual.actions.windows), action_classified=visual.actions.classified,
+                                 action_s=round(visual.actions.seconds, 2))
             if reader:
                 spans = reader.finish(info.duration)
                 source = (TEXT_IN_VIDEO, self.key(TEXT_IN_VIDEO))

@@ -38,6 +38,7 @@ class Settings:
     api_keys: tuple[str, ...]  # EDGE_API_KEYS: accepted x-api-key values (comma-separated)
     rate_limit: int | None  # EDGE_RATE_LIMIT: requests per minute and key, enforced when set
     thumbnail_cache_bytes: int  # EDGE_THUMBNAIL_CACHE_MB: cap of the clip thumbnails kept on disk (edge serve)
+    action_every_s: float  # EDGE_ACTION_EVERY: seconds between action windows in the visual index (0 = actions off)
 
     @property
     def db_path(self) -> Path:
@@ -92,6 +93,9 @@ def load_settings() -> Settings:
     if len(provider) > 1:
         raise SettingsError(f"EDGE_PROVIDER names one provider ({', '.join(PROVIDERS)}), got {','.join(provider)!r}")
     rate_limit = _number("EDGE_RATE_LIMIT", 0, int, low=1) or None
+    action_every_s = _number("EDGE_ACTION_EVERY", 4.0, low=0, high=600)
+    if 0 < action_every_s < 1.5:  # a window (16 frames at 12 fps) lasts 1.33 s: windows cannot come closer
+        raise SettingsError(f"EDGE_ACTION_EVERY must be 0 (actions off) or at least 1.5 seconds, got {action_every_s:g}")
     return Settings(
         home=home,
         cache_dir=_path("EDGE_CACHE_DIR", home / "cache"),
@@ -107,4 +111,5 @@ def load_settings() -> Settings:
         api_keys=tuple(k.strip() for k in os.environ.get("EDGE_API_KEYS", "").split(",") if k.strip()),
         rate_limit=rate_limit,
         thumbnail_cache_bytes=int(_number("EDGE_THUMBNAIL_CACHE_MB", 256.0, low=0) * (1 << 20)),
+        action_every_s=action_every_s,
     )
