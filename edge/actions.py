@@ -7,9 +7,10 @@ where something moves are classified: the change gate's measure first (some 32x1
 by more than its threshold, frame to frame; fixed cameras stop here at no cost), then local motion
 (optical flow that a global affine motion does not explain: zoom, pan and camera shake are affine, a
 person moving is not: in 2/3 s a slow Ken-Burns photo montage moved 0.1-2.4% of its pixels on their own,
-a walker a tenth of the frame high 5.5-6%). A window that spans a cut is skipped too: two shots are not one action. The rest go to
-the model in batches (one on CPU, several on a GPU provider); each window's top Kinetics probabilities
-become label weights of the visual samples nearest to it, which edge.conse mixes with the frame labels.
+a walker a tenth of the frame high 5.5-6%). A window that spans a cut is skipped too: two shots are not one
+action. The rest go to the model in batches (one on CPU, eight on a GPU provider); each window's top Kinetics
+probabilities become label weights of the visual samples nearest to it, which edge.conse mixes with the
+frame labels.
 """
 
 from __future__ import annotations
@@ -121,7 +122,8 @@ class ActionWindows:
         if self._times and t - self._times[-1] < 0.5 / WINDOW_FPS:
             return  # denser than the window rate: keep frames ~1/WINDOW_FPS apart
         self._thumbs.append(thumbnail(frame))
-        self._greys.append(cv2.cvtColor(cv2.resize(frame, _FLOW_SIZE, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY))
+        small = cv2.resize(frame, _FLOW_SIZE, interpolation=cv2.INTER_AREA)
+        self._greys.append(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
         self._frames.append(frame)
         self._times.append(t)
         if len(self._frames) == WINDOW_FRAMES:

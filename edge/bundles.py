@@ -68,8 +68,9 @@ def load_visual_bundle(settings: Settings, calibration: dict | None = None) -> V
     store = settings.models_dir
     actions = None
     if settings.action_every_s > 0:  # never with a CLIP bundle (above): its image encoder sees the frames itself
-        actions = ActionModel(model_path(store, ACTION_MODEL, "model.onnx"), model_path(store, ACTION_MODEL, "labels.txt"),
-                              model_key(ACTION_MODEL), provider=settings.provider, threads=settings.threads or 1)
+        actions = ActionModel(model_path(store, ACTION_MODEL, "model.onnx"),
+                              model_path(store, ACTION_MODEL, "labels.txt"), model_key(ACTION_MODEL),
+                              provider=settings.provider, threads=settings.threads or 1)
     image = ConseImageEncoder(
         model_path(store, "image-efficientnet-lite3", "model.onnx"),
         model_path(store, "image-efficientnet-lite3", "labels.txt"),
@@ -81,7 +82,10 @@ def load_visual_bundle(settings: Settings, calibration: dict | None = None) -> V
         text, cache_dir=settings.cache_dir, provider=settings.provider, threads=settings.threads or 1,
         actions=actions, action_every_s=settings.action_every_s)
     spec = calibration or json.loads(CONSE_CALIBRATION.read_text())
-    return VisualBundle("conse", image, text, Calibration.from_dict(spec, mixture_reference(image.label_vectors)))
+    # The reference is mixtures of the frame labels only, as the stored calibration was fitted with: action
+    # labels add evidence where something moves, they do not change what "nothing in particular" looks like.
+    reference = mixture_reference(image.label_vectors[: image.action_columns.start])
+    return VisualBundle("conse", image, text, Calibration.from_dict(spec, reference))
 
 
 class TextModels:

@@ -301,8 +301,9 @@ class Extractor:
                 segments[(VISUAL, self.key(VISUAL))] = visual.segments(starts, ends)
                 stats.update(samples=len(starts), encoded=visual.encoded)
                 if visual.actions:
-                    stats.update(action_windows=len(visual.actions.windows), action_classified=visual.actions.classified,
-                                 action_s=round(visual.actions.seconds, 2))
+                    actions = visual.actions
+                    stats.update(action_windows=len(actions.windows), action_classified=actions.classified,
+                                 action_s=round(actions.seconds, 2))
             if reader:
                 spans = reader.finish(info.duration)
                 source = (TEXT_IN_VIDEO, self.key(TEXT_IN_VIDEO))

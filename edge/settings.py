@@ -95,7 +95,8 @@ def load_settings() -> Settings:
     rate_limit = _number("EDGE_RATE_LIMIT", 0, int, low=1) or None
     action_every_s = _number("EDGE_ACTION_EVERY", 4.0, low=0, high=600)
     if 0 < action_every_s < 1.5:  # a window (16 frames at 12 fps) lasts 1.33 s: windows cannot come closer
-        raise SettingsError(f"EDGE_ACTION_EVERY must be 0 (actions off) or at least 1.5 seconds, got {action_every_s:g}")
+        raise SettingsError(f"EDGE_ACTION_EVERY must be 0 (actions off) or at least 1.5 (seconds), "
+                            f"got {action_every_s:g}")
     return Settings(
         home=home,
         cache_dir=_path("EDGE_CACHE_DIR", home / "cache"),

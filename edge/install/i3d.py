@@ -81,7 +81,7 @@ class _Graph:
         return name
 
     def unit(self, x: str, params: dict, stats: dict, scope: str, stride=(1, 1, 1)) -> str:
-        """Conv3d + folded BatchNorm + ReLU: y = relu(conv(x, W) / sqrt(var + eps) + (beta - mean / sqrt(var + eps)))."""
+        """Conv3d + folded BatchNorm + ReLU: relu(conv(x, W) / sqrt(var + eps) + beta - mean / sqrt(var + eps))."""
         p, s = _find(params, scope), _find(stats, scope)
         kernel = p["Conv_0"]["kernel"].astype(np.float64)          # [kd, kh, kw, cin, cout]
         inv_std = 1.0 / np.sqrt(s["BatchNorm_0"]["var"].reshape(-1).astype(np.float64) + _BN_EPSILON)
