@@ -320,6 +320,15 @@ def bench_cluster_rows() -> None:
         row(r["name"], r["value"], r["unit"], note=r["note"])
 
 
+def bench_action_rows(settings) -> None:
+    """Action windows (scripts/bench_actions.py): their CPU cost with and without the motion gate, and visual
+    indexing with actions on real 720p footage."""
+    from bench_actions import bench_actions
+
+    for r in bench_actions(settings.models_dir, log=log):
+        row(r["name"], r["value"], r["unit"], r.get("target"), r.get("op") or ">=", r.get("note", ""))
+
+
 def print_table(facts: dict) -> None:
     err = sys.stderr
     print("\nedge benchmark\n  " + "\n  ".join(f"{k}: {v}" for k, v in facts.items()), file=err)
@@ -371,6 +380,7 @@ def main(argv=None) -> None:
         bench_exact(args.reps)
         bench_text_sources(videos["720p"], settings)
         bench_cluster_rows()
+        bench_action_rows(settings)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

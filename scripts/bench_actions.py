@@ -99,8 +99,17 @@ def index_speed(path: Path, home: Path, every_s: float) -> tuple[float, float, s
     from edge.appliance import Edge
     from edge.settings import load_settings
 
-    os.environ.update(EDGE_HOME=str(home), EDGE_SOURCES="visual", EDGE_ACTION_EVERY=f"{every_s:g}")
-    edge = Edge(load_settings())
+    overrides = {"EDGE_HOME": str(home), "EDGE_SOURCES": "visual", "EDGE_ACTION_EVERY": f"{every_s:g}"}
+    saved = {name: os.environ.get(name) for name in overrides}
+    os.environ.update(overrides)
+    try:
+        edge = Edge(load_settings())
+    finally:  # the caller's settings stay as they were
+        for name, value in saved.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
     lines: list[str] = []
     indexer = edge.indexer(progress=lines.append)
     edge.bundle.image_encoder.encode([np.zeros((720, 1280, 3), np.uint8)])  # sessions open outside the timing

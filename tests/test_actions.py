@@ -146,3 +146,16 @@ def test_indexing_with_actions_imports_no_install_time_code(tmp_path, sample_dir
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "", f"indexing imported: {proc.stdout.strip()}"
+
+
+def test_dense_frames_leave_the_regular_samples_where_they_were(sample_dir):
+    from edge.decode import probe
+    from edge.indexer import scan_samples
+
+    video = sample_dir / "rocket.mp4"
+    seen: list[float] = []
+    plain = scan_samples(video, probe(video), 1.0, [lambda t, f: None])
+    dense = scan_samples(video, probe(video), 1.0, [lambda t, f: None], dense_consumers=[lambda t, f: seen.append(t)])
+    np.testing.assert_allclose(dense[0], plain[0], atol=1e-3)
+    np.testing.assert_allclose(dense[1], plain[1], atol=1e-3)
+    assert len(seen) > 10 * len(plain[0]) and np.diff(seen).max() < 1.5 / WINDOW_FPS
