@@ -129,10 +129,16 @@ class ActionWindows:
         self._pool: ThreadPoolExecutor | None = None
 
     def feed(self, t: float, frame: np.ndarray) -> None:
-        if not self._frames and t + 1e-6 < self._next_start:
-            return
-        if self._times and t - self._times[-1] < 0.5 / WINDOW_FPS:
+        if not self._frames:
+            if t + 1e-6 < self._next_start:
+                return
+            # Windows start on a fixed grid, as the decoder's bursts do (edge.decode.sample_frames).
+            self._next_start += self.every_s * max(1, int((t - self._next_start) / self.every_s) + 1)
+        elif t - self._times[-1] < 0.5 / WINDOW_FPS:
             return  # denser than the window rate: keep frames ~1/WINDOW_FPS apart
+        elif t - self._times[-1] > 2.0 / WINDOW_FPS:  # a gap (a source under 6 fps): not one motion, dropped
+            self._frames, self._times, self._thumbs, self._greys = [], [], [], []
+            return
         self._thumbs.append(thumbnail(frame))
         small = cv2.resize(frame, _FLOW_SIZE, interpolation=cv2.INTER_AREA)
         self._greys.append(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
@@ -149,7 +155,6 @@ class ActionWindows:
                 self._classify()
         else:
             self.windows.append(Window(start, end, None))
-        self._next_start = start + self.every_s
         self._frames, self._times, self._thumbs, self._greys = [], [], [], []
 
     def _moving(self) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.actions import WINDOW_FPS, ActionWindows, sample_weights
+from edge.actions import WINDOW_FPS, WINDOW_FRAMES, ActionWindows, sample_weights
 from edge.audio import AudioError
 from edge.bundles import TextModels
 from edge.decode import VIDEO_EXTENSIONS, VideoError, probe, sample_frames
@@ -94,7 +94,7 @@ def _probes_as_video(path: str, size: int, mtime_ns: int) -> bool:
         return False
 
 
-def _threaded_samples(path: Path, sample_fps: float) -> Iterator[tuple[float, np.ndarray]]:
+def _threaded_samples(path: Path, sample_fps: float, bursts=None) -> Iterator[tuple[float, np.ndarray]]:
     """Decode on a thread of its own so decoding and the models overlap (both release the GIL)."""
     frames: queue.Queue = queue.Queue(maxsize=2 * _BATCH)
     done = object()
@@ -102,7 +102,7 @@ def _threaded_samples(path: Path, sample_fps: float) -> Iterator[tuple[float, np
 
     def produce():
         try:
-            for item in sample_frames(path, sample_fps):
+            for item in sample_frames(path, sample_fps, bursts):
                 frames.put(item)
         except BaseException as exc:  # handed to the consumer, which reports it for this file
             failure.append(exc)
@@ -154,6 +154,11 @@ class VisualSampler:
         self.actions = ActionWindows(actions, image_encoder.action_every_s) if actions else None
         self._encode = image_encoder.label_weights if self.actions else image_encoder.encode
 
+    @property
+    def bursts(self) -> tuple[float, int, float]:
+        """What the decoder must add to the samples: the action windows' frames (edge.decode.sample_frames)."""
+        return self.actions.every_s, WINDOW_FRAMES, WINDOW_FPS
+
     def feed_dense(self, t: float, frame: np.ndarray) -> None:
         self.actions.feed(t, frame)
 
@@ -194,11 +199,12 @@ def _background_priority(nice: int) -> None:
 
 def scan_samples(path: Path, info: VideoInfo, sample_fps: float, consumers: list[Callable[[float, np.ndarray], None]],
                  progress: Callable[[str], None] | None = None, nice: int = 10,
-                 dense_consumers: list[Callable[[float, np.ndarray], None]] = ()) -> tuple[np.ndarray, np.ndarray]:
+                 dense: tuple[tuple[float, int, float], list[Callable[[float, np.ndarray], None]]] | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode the samples once and hand each to every consumer; return the samples' (starts, ends).
 
-    `dense_consumers` (action windows) also get the frames in between, at edge.actions.WINDOW_FPS: the
-    decoder then samples at that rate and the other consumers get the frames on their own grid.
+    `dense` = (bursts, consumers): the decoder adds those bursts of frames (edge.decode.sample_frames; the
+    action windows), which only these consumers get, with the samples; the others get the samples alone.
 
     Runs on a thread of its own at background priority (EDGE_FRAME_NICE, default 10), with the decoder and
     the frame models (single-threaded sessions) under it: speech (whisper.cpp, whose threads spin at
@@ -210,7 +216,7 @@ def scan_samples(path: Path, info: VideoInfo, sample_fps: float, consumers: list
     def run():
         _background_priority(nice)
         try:
-            result.append(_scan(path, info, sample_fps, consumers, progress, dense_consumers))
+            result.append(_scan(path, info, sample_fps, consumers, progress, dense))
         except BaseException as exc:  # re-raised in the caller's thread
             result.append(exc)
     worker = threading.Thread(target=run, name="frames", daemon=True)
@@ -222,15 +228,15 @@ def scan_samples(path: Path, info: VideoInfo, sample_fps: float, consumers: list
 
 
 def _scan(path: Path, info: VideoInfo, sample_fps: float, consumers, progress,
-          dense_consumers=()) -> tuple[np.ndarray, np.ndarray]:
+          dense=None) -> tuple[np.ndarray, np.ndarray]:
     step = 1.0 / sample_fps
     times, next_t = [], 0.0
-    dense = bool(dense_consumers) and WINDOW_FPS > sample_fps
-    for t, frame in _threaded_samples(path, WINDOW_FPS if dense else sample_fps):
+    bursts, dense_consumers = dense or (None, [])
+    for t, frame in _threaded_samples(path, sample_fps, bursts):
         for consume in dense_consumers:
             consume(t, frame)
-        if dense:  # the regular samples: the first dense frame at or after each step, as the decoder picks them
-            if t + 1e-3 < next_t:
+        if bursts:  # a sample is a frame on the sampling grid, as the decoder picks them; the rest are bursts
+            if t + 1e-6 < next_t:
                 continue
             next_t += step * max(1, int((t - next_t) / step) + 1)
         times.append(t)
@@ -295,7 +301,7 @@ class Extractor:
         reader = self.text.text_reader(1.0 / self.sample_fps) if TEXT_IN_VIDEO in missing else None
         if visual or reader:
             consumers = [c.feed for c in (visual, reader) if c] + ([self.on_sample] if self.on_sample else [])
-            dense = [visual.feed_dense] if visual and visual.actions else []
+            dense = (visual.bursts, [visual.feed_dense]) if visual and visual.actions else None
             starts, ends = scan_samples(path, info, self.sample_fps, consumers, self.progress, self.frame_nice, dense)
             if visual:
                 segments[(VISUAL, self.key(VISUAL))] = visual.segments(starts, ends)

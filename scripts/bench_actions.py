@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from action_media import write_action_videos  # noqa: E402  (scripts, not a package)
 from make_sample import PHOTOS, write_static, write_video  # noqa: E402
 
-from edge.actions import WINDOW_FPS, ActionWindows  # noqa: E402
+from edge.actions import WINDOW_FPS, WINDOW_FRAMES, ActionWindows  # noqa: E402
 from edge.decode import probe, sample_frames  # noqa: E402
 
 SIZE, FPS = (1280, 720), 25
@@ -84,7 +84,7 @@ def action_cost(path: Path, model, every_s: float, gated: bool) -> tuple[float, 
     """(CPU-s per video-second, windows, windows classified) of the action windows alone."""
     windows = (ActionWindows if gated else _Ungated)(model, every_s)
     cpu = 0.0
-    for t, frame in sample_frames(path, WINDOW_FPS):
+    for t, frame in sample_frames(path, 1.0, (every_s, WINDOW_FRAMES, WINDOW_FPS)):  # as the indexer decodes
         t0 = time.process_time()
         windows.feed(t, frame)
         cpu += time.process_time() - t0

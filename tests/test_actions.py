@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from edge.actions import WINDOW_FPS, ActionModel, ActionWindows
+from edge.actions import WINDOW_FPS, WINDOW_FRAMES, ActionModel, ActionWindows
 from edge.bundles import ACTION_MODEL
 from edge.decode import sample_frames
 from edge.install.i3d import CheckpointError, kinetics_labels, load_checkpoint
@@ -93,7 +93,7 @@ def test_probe_matches_the_packages_own_flax_model(action_model):
 
 def _windows(path, model, every_s=4.0) -> ActionWindows:
     windows = ActionWindows(model, every_s)
-    for t, frame in sample_frames(path, WINDOW_FPS):
+    for t, frame in sample_frames(path, 1.0, (every_s, WINDOW_FRAMES, WINDOW_FPS)):  # as the indexer decodes
         windows.feed(t, frame)
     windows.finish()
     return windows
@@ -152,10 +152,16 @@ def test_dense_frames_leave_the_regular_samples_where_they_were(sample_dir):
     from edge.decode import probe
     from edge.indexer import scan_samples
 
-    video = sample_dir / "rocket.mp4"
+    video = sample_dir / "rocket.mp4"  # 8 s at 25 fps
     seen: list[float] = []
     plain = scan_samples(video, probe(video), 1.0, [lambda t, f: None])
-    dense = scan_samples(video, probe(video), 1.0, [lambda t, f: None], dense_consumers=[lambda t, f: seen.append(t)])
-    np.testing.assert_allclose(dense[0], plain[0], atol=1e-3)
-    np.testing.assert_allclose(dense[1], plain[1], atol=1e-3)
-    assert len(seen) > 10 * len(plain[0]) and np.diff(seen).max() < 1.5 / WINDOW_FPS
+    bursts = (4.0, WINDOW_FRAMES, WINDOW_FPS)
+    dense = scan_samples(video, probe(video), 1.0, [lambda t, f: None], dense=(bursts, [lambda t, f: seen.append(t)]))
+    np.testing.assert_array_equal(dense[0], plain[0])
+    np.testing.assert_array_equal(dense[1], plain[1])
+    seen = np.array(seen)
+    for start in (0.0, 4.0):  # one burst of 16 frames ~1/12 s apart from each 4 s on, the samples beside them
+        burst = seen[(seen >= start) & (seen < start + 1.5)]
+        assert len(burst) == WINDOW_FRAMES and burst[-1] - burst[0] < 1.5, burst  # the sample at 1 s is one of them
+        assert np.diff(burst).max() <= 0.12 + 1e-6
+    assert set(np.round(plain[0], 3)) <= set(np.round(seen, 3))
