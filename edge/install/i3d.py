@@ -111,10 +111,10 @@ def _find(tree: dict, scope: str) -> dict:
     """The subtree at a slash path; flax keeps a module named "Branch_0/Conv3d_0a_1x1" as one key."""
     rest = scope
     while rest:
-        key = next((k for k in sorted(tree, key=len, reverse=True) if isinstance(tree, dict)
-                    and (rest == k or rest.startswith(k + "/"))), None) if isinstance(tree, dict) else None
-        if key is None:
+        keys = [k for k in tree if rest == k or rest.startswith(k + "/")] if isinstance(tree, dict) else []
+        if not keys:
             raise CheckpointError(f"checkpoint has no {scope}")
+        key = max(keys, key=len)
         tree, rest = tree[key], rest[len(key) + 1:]
     return tree
 
