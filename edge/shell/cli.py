@@ -85,7 +85,8 @@ def main(ctx: click.Context, verbose: bool) -> None:
     Environment: EDGE_HOME (store), EDGE_MODELS_DIR (model store), EDGE_PROVIDER (tensorrt|cuda|cpu),
     EDGE_SAMPLE_FPS (visual samples per second, default 1), EDGE_PAGE_TTL (page token lifetime, s),
     EDGE_VISUAL_BUNDLE (path of a CLIP/SigLIP bundle instead of the built-in one), EDGE_SOURCES (what
-    indexing extracts; default visual,text_in_video,conversation), EDGE_SPEECH_THREADS (whisper.cpp threads).
+    indexing extracts; default visual,text_in_video,conversation), EDGE_SPEECH_THREADS (whisper.cpp threads),
+    EDGE_ACTION_EVERY (seconds between action windows in the visual index, default 4; 0 = off).
 
     Results are JSON on stdout; progress and logs on stderr. Exit codes: 0 success, 1 some inputs failed
     (the rest were processed), 2 bad request (stdout holds the API's error body), 3 models missing or corrupt.
