@@ -39,6 +39,7 @@ class Settings:
     rate_limit: int | None  # EDGE_RATE_LIMIT: requests per minute and key, enforced when set
     thumbnail_cache_bytes: int  # EDGE_THUMBNAIL_CACHE_MB: cap of the clip thumbnails kept on disk (edge serve)
     action_every_s: float  # EDGE_ACTION_EVERY: seconds between action windows in the visual index (0 = actions off)
+    rate_window_s: float  # EDGE_RATE_WINDOW: seconds of one rate-limit window (60: per minute)
 
     @property
     def db_path(self) -> Path:
@@ -113,4 +114,5 @@ def load_settings() -> Settings:
         rate_limit=rate_limit,
         thumbnail_cache_bytes=int(_number("EDGE_THUMBNAIL_CACHE_MB", 256.0, low=0) * (1 << 20)),
         action_every_s=action_every_s,
+        rate_window_s=_number("EDGE_RATE_WINDOW", 60.0, above=0),
     )

@@ -113,20 +113,25 @@ class Watcher:
     # scanner
     def _scan_loop(self, store: Store) -> None:
         changes = _ChangeSignal()
+        first = set(self.folders.values())
         try:
             while not self._stop.is_set():
                 for root in self.folders.values():
                     changes.watch_tree(root)
-                    self.scan(store, root)
+                    files = self.scan(store, root)
+                    if root in first:  # from here on a change in the folder is noticed (inotify or the next poll)
+                        first.discard(root)
+                        log.info("event=watching root=%s files=%d", root, files)
                 # files still settling are looked at again once they may have settled
                 changes.wait(min(self.interval_s, self.settle_s) if self._pending else self.interval_s, self._stop)
         finally:
             changes.close()
 
-    def scan(self, store: Store, root: Path) -> None:
+    def scan(self, store: Store, root: Path) -> int:
+        """Queue what changed under `root`, forget what is gone; returns how many video files it holds."""
         if not root.is_dir():
             log.warning("event=folder_missing root=%s", root)
-            return
+            return 0
         now = time.monotonic()
         seen = set()
         for path in discover([root]):
@@ -145,6 +150,7 @@ class Watcher:
             previous = self._pending.get(key)
             if previous is None or previous[:2] != size_mtime:
                 self._pending[key] = (*size_mtime, now)  # new or still changing: wait for it to settle
+                log.info("event=settling path=%s size=%d", key, stat.st_size)
                 continue
             if now - previous[2] >= self.settle_s:
                 del self._pending[key]
@@ -156,6 +162,7 @@ class Watcher:
                 store.forget_file(key)
                 self._pending.pop(key, None)
                 log.info("event=removed path=%s", key)
+        return len(seen)
 
     # worker
     def _work_loop(self, store: Store) -> None:

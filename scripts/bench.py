@@ -306,7 +306,7 @@ def bench_text_sources(video: Path, settings) -> None:
     from bench_ocr import bench_ocr
     from bench_speech import bench_speech
 
-    rows = bench_ocr(settings.models_dir, reps=3, rapidocr=False, log=log)
+    rows = bench_ocr(settings.models_dir, reps=3, log=log)  # with the RapidOCR-defaults reference row
     rows += bench_speech(settings.models_dir, visual_video=video, log=log)
     for r in rows:
         row(r["name"], r["value"], r["unit"], r.get("target"), r.get("op") or ">=", r.get("note", ""))

@@ -137,3 +137,21 @@ def classify_indexed(indexed: dict, videos: list[str], source: str, classes: lis
     edge = indexed["edge"]
     classifier = Classifier(indexed["store"], edge.bundle, text=edge.text)
     return classifier.classify(parse_request(body))
+
+
+SAMPLE_KEY = "test-key"
+
+
+@pytest.fixture(scope="session")
+def sample_server(models_dir, sample_dir, shared_cache, tmp_path_factory):
+    """The sample indexed with every source by the real CLI, served by one real `edge serve` (key SAMPLE_KEY) for
+    the whole session: the HTTP and OpenAPI tests share it. Yields base URL, index id and {filename: video id}."""
+    from edge.types import SOURCES
+
+    env = {"EDGE_HOME": str(tmp_path_factory.mktemp("serve-home")), "EDGE_CACHE_DIR": str(shared_cache),
+           "EDGE_API_KEYS": "", "EDGE_SOURCES": ",".join(SOURCES), "EDGE_RATE_LIMIT": ""}
+    code, report, err = run_edge("index", str(sample_dir), "--name", "demo", env=env)
+    assert code == 0, err
+    with serving(env, tmp_path_factory.mktemp("serve-log") / "server.log", "--api-key", SAMPLE_KEY) as (_, base):
+        yield {"base": base, "index_id": report["indexes"][0]["index_id"], "key": SAMPLE_KEY,
+               "videos": {r["path"].rsplit("/", 1)[-1]: r["video_id"] for r in report["indexed"]}}

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from conftest import REPO, free_port, run_edge, serving
+from conftest import REPO, SAMPLE_KEY, free_port, run_edge, serving
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-KEY = "test-key"
+from edge.types import CONVERSATION_OPTIONS, SOURCES
+
+KEY = SAMPLE_KEY
 CLASSES = [{"name": "cat", "prompts": ["a cat", "kitten"]}, {"name": "coffee", "prompts": ["a cup of coffee"]}]
 
 
-@pytest.fixture(scope="module")
-def server(models_dir, sample_dir, shared_cache, tmp_path_factory):
-    """One indexed store and one server for the module (edge_home is per test, so the env is built here)."""
-    env = {"EDGE_HOME": str(tmp_path_factory.mktemp("serve-home")), "EDGE_CACHE_DIR": str(shared_cache),
-           "EDGE_API_KEYS": ""}
-    code, report, err = run_edge("index", str(sample_dir), "--name", "demo", env=env)
-    assert code == 0, err
-    with serving(env, tmp_path_factory.mktemp("serve-log") / "server.log", "--api-key", KEY) as (_, base):
-        yield {"base": base, "index_id": report["indexes"][0]["index_id"],
-               "videos": {r["path"].rsplit("/", 1)[-1]: r["video_id"] for r in report["indexed"]}}
+@pytest.fixture
+def server(sample_server):
+    return sample_server
 
 
 @pytest.fixture
@@ -113,16 +111,37 @@ def test_error_bodies_and_content_type(server):
                   "method_not_allowed")
 
 
-def test_ratelimit_headers(server):
-    first = _post(server, "/v1.2/classify/bulk", {"index_id": server["index_id"], "options": ["visual"],
-                                                  "classes": CLASSES})
-    second = httpx.get(f"{server['base']}/v1.2/indexes", headers={"x-api-key": KEY})
-    for response in (first, second):
-        assert response.status_code == 200 and response.headers["content-type"] == "application/json"
-        limit, remaining, used = (int(response.headers[f"x-ratelimit-{h}"]) for h in ("limit", "remaining", "used"))
-        assert limit == used + remaining
-    # a new minute may start between the two requests and reset the count
-    assert int(second.headers["x-ratelimit-used"]) in (1, int(first.headers["x-ratelimit-used"]) + 1)
+def test_rate_limit_answers_429_per_key_and_the_next_window_resets(tmp_path, shared_cache, models_dir):
+    """A real server under EDGE_RATE_LIMIT=3, counting in 4 s windows (EDGE_RATE_WINDOW) so the reset is seen."""
+    window = 4.0
+    env = {"EDGE_HOME": str(tmp_path / "home"), "EDGE_CACHE_DIR": str(shared_cache), "EDGE_API_KEYS": "",
+           "EDGE_RATE_LIMIT": "3", "EDGE_RATE_WINDOW": str(window)}
+    with serving(env, tmp_path / "server.log", "--api-key", KEY, "--api-key", "other-key") as (_, base):
+
+        def get(key: str = KEY) -> httpx.Response:
+            return httpx.get(f"{base}/v1.2/indexes", headers={"x-api-key": key}, timeout=10)
+
+        def counts(response: httpx.Response) -> tuple[int, int, int]:
+            return tuple(int(response.headers[f"x-ratelimit-{h}"]) for h in ("limit", "used", "remaining"))
+
+        time.sleep(window - time.time() % window + 0.05)  # the start of a window: the burst fits in it
+        burst = [get() for _ in range(5)]
+        other = get("other-key")
+        assert [r.status_code for r in burst] == [200, 200, 200, 429, 429], [r.text for r in burst]
+        assert [counts(r) for r in burst] == [(3, 1, 2), (3, 2, 1), (3, 3, 0), (3, 4, 0), (3, 5, 0)]
+        _assert_error(burst[3], 429, "too_many_requests")
+        assert "3 requests" in burst[3].json()["message"]
+        assert 1 <= int(burst[3].headers["retry-after"]) <= window
+        assert other.status_code == 200 and counts(other) == (3, 1, 2)  # counted per key
+        time.sleep(window - time.time() % window + 0.05)  # the next window
+        again = get()
+        assert again.status_code == 200 and counts(again) == (3, 1, 2), again.text
+
+
+def test_without_a_limit_usage_is_only_reported(server):
+    replies = [httpx.get(f"{server['base']}/v1.2/indexes", headers={"x-api-key": KEY}) for _ in range(2)]
+    assert all(r.status_code == 200 and r.headers["x-ratelimit-limit"] == "600" for r in replies)
+    assert "retry-after" not in replies[0].headers
 
 
 def test_indexes_and_videos_listing(server):
@@ -166,42 +185,116 @@ def test_parallel_clients_get_what_sequential_ones_get(server):
             "threshold": {"min_video_score": 50}, "classes": CLASSES + [{"name": "rocket", "prompts": ["a rocket"]}]}
     sequential = _post(server, "/v1.2/classify", body).json()["data"]
     assert {v["video_id"] for v in sequential} == set(server["videos"].values())
-    with ThreadPoolExecutor(8) as pool:
-        replies = list(pool.map(lambda _: _post(server, "/v1.2/classify", body), range(16)))
+    start = threading.Barrier(16)  # sixteen clients, their requests in flight together
+
+    def client(_):
+        start.wait()
+        return _post(server, "/v1.2/classify", body)
+
+    with ThreadPoolExecutor(16) as pool:
+        replies = list(pool.map(client, range(16)))
     assert all(r.status_code == 200 for r in replies)
     assert all(r.json()["data"] == sequential for r in replies)
 
 
-_JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False)
-                     | st.text(max_size=20), lambda inner: st.lists(inner, max_size=4)
-                     | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=12)
-_VALID = {"video_ids": ["0" * 24], "options": ["visual"], "conversation_option": "semantic",
-          "classes": [{"name": "cat", "prompts": ["a cat"]}], "page_limit": 5, "include_clips": True,
-          "threshold": {"min_video_score": 60}, "show_detailed_score": False}
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6)
+                     | st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False) | st.text(max_size=20),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+                     max_leaves=12)
+_TEXT = st.text(min_size=1, max_size=24).filter(str.strip)
+_PROMPTS = st.lists(st.sampled_from(["a cat", "kitten", "a cup of coffee", "a rocket", "sale", "rain"]) | _TEXT,
+                    min_size=1, max_size=4)
+_OPTIONS = st.lists(st.sampled_from(SOURCES), min_size=1, max_size=3, unique=True)
+_CLASS = st.fixed_dictionaries({"prompts": _PROMPTS}, optional={"options": _OPTIONS,
+                                                                 "conversation_option": st.sampled_from(CONVERSATION_OPTIONS)})
+_THRESHOLD = st.fixed_dictionaries({}, optional={
+    "min_video_score": st.sampled_from([1, 30]) | st.floats(1, 100), "min_clip_score": st.floats(1, 100),
+    "min_duration_ratio": st.sampled_from([0.01]) | st.floats(0.01, 1)})
+
+
+def _valid_bodies(server, bulk: bool):
+    """Bodies the contract accepts, naming the real sample videos or its real index: they reach scoring and paging."""
+    names = st.lists(_TEXT, min_size=1, max_size=3, unique=True)
+    classes = names.flatmap(lambda ns: st.tuples(*[_CLASS.map(lambda c, n=n: {"name": n, **c}) for n in ns]).map(list))
+    videos = sorted(server["videos"].values())
+    ids = ({"index_id": st.just(server["index_id"])} if bulk
+           else {"video_ids": st.permutations(videos) | st.lists(st.sampled_from(videos), min_size=1, max_size=3)})
+    # low thresholds and small pages half the time, so that results fill several pages
+    threshold = st.just({"min_video_score": 1, "min_clip_score": 1, "min_duration_ratio": 0.01}) | _THRESHOLD
+    return st.fixed_dictionaries({**ids, "options": _OPTIONS, "classes": classes}, optional={
+        "conversation_option": st.sampled_from(CONVERSATION_OPTIONS), "page_limit": st.just(1) | st.integers(1, 50),
+        "include_clips": st.booleans(), "show_detailed_score": st.booleans(),
+        "threshold": threshold | st.integers(0, 100) if bulk else threshold})
 
 
 @st.composite
-def _hostile_bodies(draw):
-    """Random JSON, or a valid body with some fields dropped or replaced by random JSON."""
-    if draw(st.booleans()):
-        return draw(_JSON)
-    body = dict(_VALID)
-    for field in draw(st.lists(st.sampled_from(sorted(_VALID)), max_size=4)):
-        if draw(st.booleans()):
-            body.pop(field, None)
-        else:
-            body[field] = draw(_JSON)
-    return body
+def _hostile(draw, server, valid):
+    """A valid body as it is or asking for one video per page, with some fields dropped or replaced by random JSON,
+    or random JSON."""
+    kind = draw(st.sampled_from(["valid", "paged", "mutated", "random"]))
+    if kind == "random":
+        return kind, draw(_JSON)
+    body = draw(valid)
+    if kind == "paged":  # all videos, one per page, low thresholds: results over several pages
+        if "video_ids" in body:
+            body["video_ids"] = sorted(server["videos"].values())
+        body.update(page_limit=1, threshold={"min_video_score": 1, "min_clip_score": 1, "min_duration_ratio": 0.01})
+    if kind == "mutated":
+        for name in draw(st.lists(st.sampled_from(sorted(body) + ["classes.0"]), min_size=1, max_size=3)):
+            target, key = (body["classes"][0], draw(st.sampled_from(["name", "prompts", "options", "x"]))) \
+                if name == "classes.0" and isinstance(body.get("classes"), list) else (body, name)
+            if draw(st.booleans()):
+                target.pop(key, None)
+            else:
+                target[key] = draw(_JSON)
+    return kind, body
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=_hostile_bodies(), bulk=st.booleans())
-def test_hostile_bodies_never_get_a_5xx_or_a_traceback(server, body, bulk):
-    response = _post(server, "/v1.2/classify/bulk" if bulk else "/v1.2/classify", body)
-    assert response.status_code < 500, response.text
-    assert response.headers["content-type"] == "application/json" and "Traceback" not in response.text
-    if response.status_code != 200:
-        assert set(response.json()) == {"code", "message", "docs_url"}
+def _follow_pages(server, first: dict, body: dict) -> list[dict]:
+    """Every page of a result set through its tokens, checking each; the videos of all pages in order."""
+    pages, seen = [first], set()
+    while pages[-1]["page_info"]["next_page_token"]:
+        reply = httpx.get(f"{server['base']}/v1.2/classify/{pages[-1]['page_info']['next_page_token']}",
+                          headers={"x-api-key": KEY}, timeout=60)
+        assert reply.status_code == 200, reply.text
+        pages.append(reply.json())
+    videos = [v for page in pages for v in page["data"]]
+    allowed = set(body.get("video_ids") or server["videos"].values())
+    for page in pages:
+        assert len(page["data"]) <= body.get("page_limit", 10)
+        assert page["page_info"]["total_results"] == len(videos)
+    for video in videos:
+        assert video["video_id"] in allowed and video["video_id"] not in seen
+        seen.add(video["video_id"])
+        scores = [c["score"] for c in video["classes"]]
+        assert scores == sorted(scores, reverse=True) and all(0 <= x <= 100 for x in scores)
+    best = [v["classes"][0]["score"] for v in videos]
+    assert best == sorted(best, reverse=True)
+    return videos
+
+
+def test_hostile_bodies_never_get_a_5xx_or_a_traceback(server):
+    outcomes = Counter()
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(data=st.data(), bulk=st.booleans())
+    def post(data, bulk):
+        kind, body = data.draw(_hostile(server, _valid_bodies(server, bulk)))
+        response = _post(server, "/v1.2/classify/bulk" if bulk else "/v1.2/classify", body)
+        assert response.status_code < 500, response.text
+        assert response.headers["content-type"] == "application/json" and "Traceback" not in response.text
+        outcomes[kind, response.status_code] += 1
+        if kind in ("valid", "paged"):  # real ids and every field within the contract: accepted, scored and paged
+            assert response.status_code == 200, (body, response.text)
+            videos = _follow_pages(server, response.json(), body)
+            outcomes["videos returned"] += len(videos)
+            outcomes["results over several pages"] += len(videos) > body.get("page_limit", 10)
+        elif response.status_code != 200:
+            assert set(response.json()) == {"code", "message", "docs_url"}
+
+    post()
+    print(dict(outcomes))
+    assert outcomes["videos returned"] and outcomes["results over several pages"], outcomes
 
 
 def test_config_file_gives_serve_its_options_and_is_checked(tmp_path, edge_home):

@@ -17,6 +17,7 @@ from edge.settings import SettingsError, load_settings
     ("EDGE_PROVIDER", "gpu", "EDGE_PROVIDER must name some of tensorrt, cuda, cpu"),
     ("EDGE_PROVIDER", "cuda,cpu", "EDGE_PROVIDER names one provider"),
     ("EDGE_RATE_LIMIT", "0", "EDGE_RATE_LIMIT must be >= 1"),
+    ("EDGE_RATE_WINDOW", "0", "EDGE_RATE_WINDOW must be > 0"),
     ("EDGE_FRAME_NICE", "25", "EDGE_FRAME_NICE must be >= 0 and <= 19"),
     ("EDGE_THUMBNAIL_CACHE_MB", "lots", "EDGE_THUMBNAIL_CACHE_MB must be a number"),
     ("EDGE_THUMBNAIL_CACHE_MB", "-1", "EDGE_THUMBNAIL_CACHE_MB must be >= 0"),
@@ -32,9 +33,11 @@ def test_settings_parse_and_default(monkeypatch):
                         "EDGE_API_KEYS": "k1, k2,", "EDGE_RATE_LIMIT": "60"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("EDGE_PAGE_TTL", raising=False)
+    monkeypatch.delenv("EDGE_RATE_WINDOW", raising=False)
     settings = load_settings()
     assert (settings.sample_fps, settings.sources, settings.provider) == (2.0, ("visual", "conversation"), "cpu")
     assert (settings.api_keys, settings.rate_limit, settings.page_ttl_s) == (("k1", "k2"), 60, 300.0)
+    assert settings.rate_window_s == 60.0
 
 
 def test_the_cli_stops_at_start_up_naming_the_variable(tmp_path):

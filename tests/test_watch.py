@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import sqlite3
-import time
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,6 +37,23 @@ def watching(folder: Path, cache: Path, *extra: str):
 def _drained(base: str, videos: int) -> bool:
     status = health(base)
     return bool(status) and status["videos"] == videos and status["queue"]["queued"] + status["queue"]["running"] == 0
+
+
+def _events(log: Path, event: str) -> Counter:
+    """How often the indexer logged `event` (indexed, unchanged, failed) per file path."""
+    return Counter(re.findall(rf"event={event} n=\S+ path=(\S+)", log.read_text()))
+
+
+def _job_states(db_path: Path) -> dict[str, int]:
+    if not db_path.exists():
+        return {}
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return dict(db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+    except sqlite3.OperationalError:  # the server has not created its tables yet
+        return {}
+    finally:
+        db.close()
 
 
 def _listing(base: str) -> tuple[str, dict[str, str]]:
@@ -72,29 +90,40 @@ def test_kill_9_mid_index_then_restart_indexes_every_file_once(models_dir, sampl
     for video in sample_dir.glob("*.mp4"):
         for copy in range(2):  # trailing zero bytes: the same pictures, other content, so another video id
             (folder / f"{video.stem}_{copy}.mp4").write_bytes(video.read_bytes() + b"\0" * copy)
+    paths = sorted(str(p.resolve()) for p in folder.iterdir())
     home, log = folder.parent / "home", folder.parent / "server.log"
     fast = ("--poll-interval", "0.2", "--settle", "0.2", "--ready-timeout", "0.5")
     with watching(folder, shared_cache, *fast) as (proc, base):
-        wait_for(lambda: "event=indexed" in log.read_text(), 120, proc, log)
+        # killed once a file is done and the next one is being indexed (its work not yet stored)
+        wait_for(lambda: (jobs := _job_states(home / "edge.sqlite")).get("done", 0) >= 1 and jobs.get("running") == 1,
+                 120, proc, log)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
+    done_before_kill = _events(log, "indexed")
+    assert 1 <= len(done_before_kill) < 4 and set(done_before_kill.values()) == {1}, log.read_text()
 
     with watching(folder, shared_cache, *fast) as (proc, base):
-        # Work is left over (at most one of four videos was done): an unknown id waits, then hears why.
+        # Work is left over (at most three of four videos were done): an unknown id waits, then hears why.
         early = httpx.post(f"{base}/v1.2/classify", json={"video_ids": ["0" * 24], "options": ["visual"],
                                                           "classes": CLASSES}, timeout=60)
         assert early.status_code == 404 and "still in progress" in early.json()["message"], early.text
         wait_for(lambda: _drained(base, 4), 180, proc, log)
         assert len(_listing(base)[1]) == 4
 
+    # Every file indexed exactly once over both runs (the log is shared): the ones finished before the kill are
+    # not redone, not even looked at again, and the one killed mid-index is done in the second run.
+    text = log.read_text()
+    assert "event=requeued jobs=1" in text, text
+    assert _events(log, "indexed") == Counter(paths), text
+    assert not _events(log, "unchanged") and not _events(log, "failed"), text
     db = sqlite3.connect(home / "edge.sqlite")
     try:
         files = db.execute("SELECT path, status, video_id FROM files").fetchall()
-        assert sorted(p for p, _, _ in files) == sorted(str(p.resolve()) for p in folder.iterdir())
+        assert sorted(p for p, _, _ in files) == paths
         assert {s for _, s, _ in files} == {"indexed"}
         video_ids = [r[0] for r in db.execute("SELECT video_id FROM videos")]
         assert sorted(video_ids) == sorted(v for _, _, v in files) and len(set(video_ids)) == 4
-        # the default sources: one row per video and source, nothing twice
+        # the default sources: one row per video and source
         per_source = db.execute("SELECT source, COUNT(*), COUNT(DISTINCT video_id) FROM segments GROUP BY source "
                                 "ORDER BY source").fetchall()
         assert per_source == [("conversation", 4, 4), ("text_in_video", 4, 4), ("visual", 4, 4)]
@@ -105,16 +134,23 @@ def test_kill_9_mid_index_then_restart_indexes_every_file_once(models_dir, sampl
 
 def test_file_still_being_written_waits_and_sigterm_stops_cleanly(models_dir, sample_dir, shared_cache, folder):
     log = folder.parent / "server.log"
-    with watching(folder, shared_cache, "--poll-interval", "0.2", "--settle", "1.5") as (proc, base):
+    with watching(folder, shared_cache, "--poll-interval", "0.2", "--settle", "4") as (proc, base):
         data = (sample_dir / "rocket.mp4").read_bytes()
-        with (folder / "growing.mp4").open("wb") as out:  # arrives in pieces over ~3 s, like a copy over the LAN
+        growing = folder.resolve() / "growing.mp4"
+        with growing.open("wb") as out:  # arrives in pieces, like a copy over the LAN
             for piece in range(6):
                 out.write(data[piece * len(data) // 6:(piece + 1) * len(data) // 6])
                 out.flush()
-                time.sleep(0.5)
+                # the next piece comes only once the scanner has seen this one (and restarted its settle clock),
+                # so every partial size is seen however slowly the loaded machine runs either side
+                seen = f"event=settling path={growing} size={out.tell()}\n"
+                wait_for(lambda: seen in log.read_text(), 60, proc, log)
         wait_for(lambda: _drained(base, 1), 120, proc, log)
         text = log.read_text()
-        assert text.count("event=queued") == 1 and text.count("event=indexed") == 1 and "event=failed" not in text
+        assert text.count("event=settling") >= 6 and "event=failed" not in text, text
+        # queued once, complete, after the last piece was seen
+        assert text.count("event=queued") == 1 and f"event=queued path={growing} size={len(data)}\n" in text, text
+        assert text.index("event=queued") > text.index(seen) and _events(log, "indexed") == Counter([str(growing)])
         proc.send_signal(signal.SIGTERM)
         # uvicorn shuts down gracefully, then re-raises the signal so the exit status names it
         assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
@@ -125,6 +161,7 @@ def test_file_still_being_written_waits_and_sigterm_stops_cleanly(models_dir, sa
 def test_inotify_notices_a_new_file_long_before_the_next_poll(models_dir, sample_dir, shared_cache, folder):
     log = folder.parent / "server.log"
     with watching(folder, shared_cache, "--poll-interval", "600", "--settle", "0.5") as (proc, base):
-        time.sleep(1)  # past the start-up scan: from here on only a change notification can wake the scanner
+        # past the start-up scan: from here on only a change notification can wake the scanner before 600 s
+        wait_for(lambda: f"event=watching root={folder.resolve()} files=0\n" in log.read_text(), 60, proc, log)
         shutil.copy(sample_dir / "rocket.mp4", folder / "new.mp4")
         wait_for(lambda: _drained(base, 1), 60, proc, log)  # 60 s: a tenth of the poll interval

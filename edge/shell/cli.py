@@ -352,7 +352,8 @@ def serve_cmd(obj: _Context, host: str, port: int, api_keys: tuple[str, ...], wa
     the store) and indexed by a background worker; deleted ones leave the index. GET /health shows the queue.
 
     Environment: EDGE_API_KEYS (comma-separated keys), EDGE_RATE_LIMIT (requests per minute and key; when set,
-    more get HTTP 429; otherwise the X-Ratelimit-* headers report usage against 600 without enforcing it).
+    more get HTTP 429; otherwise the X-Ratelimit-* headers report usage against 600 without enforcing it),
+    EDGE_RATE_WINDOW (the seconds those requests are counted in, 60).
     """
     import uvicorn
 
@@ -376,8 +377,8 @@ def serve_cmd(obj: _Context, host: str, port: int, api_keys: tuple[str, ...], wa
         obj.indexer()  # loads the models of every source now: a missing one fails here, clearly
         watcher = Watcher(obj.edge, folders, poll_interval, settle)
     _ = obj.classifier  # the models load at start-up, not on the first request
-    options = ServeOptions(api_keys=keys, rate_limit=obj.settings.rate_limit, watcher=watcher,
-                           ready_timeout_s=ready_timeout)
+    options = ServeOptions(api_keys=keys, rate_limit=obj.settings.rate_limit,
+                           rate_window_s=obj.settings.rate_window_s, watcher=watcher, ready_timeout_s=ready_timeout)
     uvicorn.run(create_app(obj.edge, options), host=host, port=port, log_level="info")
 
 

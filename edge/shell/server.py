@@ -12,6 +12,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -50,19 +51,24 @@ def check_exposure(host: str, api_keys: list[str]) -> None:
 
 
 class RateCounter:
-    """Requests per key in the current wall-clock minute (a fixed window: simple, and enough to report usage)."""
+    """Requests per key in the current wall-clock window, a minute by default (a fixed window: simple, and enough
+    to report usage)."""
 
-    def __init__(self, limit: int, enforce: bool):
-        self.limit, self.enforce = limit, enforce
-        self._minute, self._used = -1, Counter()
+    def __init__(self, limit: int, enforce: bool, window_s: float = 60.0):
+        self.limit, self.enforce, self.window_s = limit, enforce, window_s
+        self._window, self._used = -1, Counter()
 
     def hit(self, key: str) -> tuple[int, bool]:
-        minute = int(time.time() // 60)
-        if minute != self._minute:
-            self._minute, self._used = minute, Counter()
+        window = int(time.time() // self.window_s)
+        if window != self._window:
+            self._window, self._used = window, Counter()
         self._used[key] += 1
         used = self._used[key]
         return used, self.enforce and used > self.limit
+
+    def retry_after(self) -> str:
+        """Whole seconds until the next window starts (the Retry-After of a 429)."""
+        return str(max(1, math.ceil((self._window + 1) * self.window_s - time.time())))
 
     def headers(self, used: int) -> dict[str, str]:
         return {"X-Ratelimit-Limit": str(self.limit), "X-Ratelimit-Remaining": str(max(0, self.limit - used)),
@@ -100,6 +106,7 @@ def _paged(items: list[dict], request: Request) -> dict:
 class ServeOptions:
     api_keys: tuple[str, ...] = ()  # none: no key needed (loopback use only, see check_exposure)
     rate_limit: int | None = None  # requests per minute and key, enforced (HTTP 429) when set
+    rate_window_s: float = 60.0  # the window those requests are counted in
     watcher: object | None = None  # an edge.watch.Watcher: started with the app, stopped on shutdown (SIGTERM)
     ready_timeout_s: float = 10.0  # how long a request for a video still in the watch queue waits
 
@@ -112,7 +119,8 @@ def create_app(edge, options: ServeOptions = ServeOptions()) -> Starlette:
     # in a worker thread so the event loop keeps accepting connections meanwhile. A threading lock (not an
     # asyncio one) because a cancelled request must not release the lock while its thread still runs.
     lock = threading.Lock()
-    rates = RateCounter(DEFAULT_RATE_LIMIT if rate_limit is None else rate_limit, enforce=rate_limit is not None)
+    rates = RateCounter(DEFAULT_RATE_LIMIT if rate_limit is None else rate_limit, enforce=rate_limit is not None,
+                        window_s=options.rate_window_s)
 
     def serialised(fn, *args):
         with lock:
@@ -133,9 +141,10 @@ def create_app(edge, options: ServeOptions = ServeOptions()) -> Starlette:
             used, over = rates.hit(key)
             headers = rates.headers(used)
             if over:
-                return _error(ApiError("too_many_requests", f"More than {rates.limit} requests in this minute "
-                                                            f"for this API key; retry in the next minute.", 429),
-                              headers)
+                return _error(ApiError("too_many_requests", f"More than {rates.limit} requests in this "
+                                                            f"{rates.window_s:g} s window for this API key; retry "
+                                                            f"in the next one.", 429),
+                              {**headers, "Retry-After": rates.retry_after()})
             try:
                 result = await handler(request)
             except ApiError as exc:
