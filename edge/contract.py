@@ -64,6 +64,13 @@ def _number(value, name: str, low: float, high: float) -> float:
     return float(value)
 
 
+def _whole(value) -> int | None:
+    """An integer, also when JSON spells it 5.0 (JSON Schema's integer, and what some clients send); else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value) if float(value).is_integer() else None
+
+
 def _bool(body: dict, name: str) -> bool:
     value = body.get(name, False)
     if value is None:
@@ -141,8 +148,8 @@ def _classes(value, options, conversation_option, name="classes") -> tuple[Class
 def _thresholds(value, bulk: bool) -> Thresholds:
     if value is None:
         return Thresholds()
-    if bulk and isinstance(value, int) and not isinstance(value, bool):
-        return Thresholds(min_video_score=_number(value, "threshold", 0, 100))
+    if bulk and _whole(value) is not None:
+        return Thresholds(min_video_score=_number(_whole(value), "threshold", 0, 100))
     if isinstance(value, str):
         if value not in LEGACY_THRESHOLDS:
             raise _invalid("threshold", f"{value!r} is not one of " + ", ".join(LEGACY_THRESHOLDS))
@@ -184,10 +191,10 @@ def parse_request(body, bulk: bool = False) -> ClassifyRequest:
     conversation_option = _conversation_option(body.get("conversation_option") or SEMANTIC, "conversation_option")
     classes = _classes(_require(body, "classes"), options, conversation_option,
                        "labels" if legacy_labels else "classes")
-    page_limit = body.get("page_limit")
-    page_limit = 10 if page_limit is None else page_limit
-    if isinstance(page_limit, bool) or not isinstance(page_limit, int) or not 1 <= page_limit <= 50:
-        raise _invalid("page_limit", f"must be an integer between 1 and 50, got {page_limit!r}")
+    raw_limit = body.get("page_limit")
+    page_limit = 10 if raw_limit is None else _whole(raw_limit)
+    if page_limit is None or not 1 <= page_limit <= 50:
+        raise _invalid("page_limit", f"must be an integer between 1 and 50, got {raw_limit!r}")
     return ClassifyRequest(classes=classes, video_ids=video_ids, index_id=index_id, page_limit=page_limit,
                            include_clips=_bool(body, "include_clips"),
                            show_detailed_score=_bool(body, "show_detailed_score"),

@@ -25,6 +25,12 @@ def test_defaults():
     assert r.classes[0].options == ("visual",) and r.classes[0].conversation_option == "semantic"
 
 
+def test_integers_spelt_as_whole_floats_are_integers():  # JSON Schema's integer, as the OpenAPI document says
+    assert parse_request(body(page_limit=5.0)).page_limit == 5
+    bulk = parse_request(body(video_ids=..., index_id="i", threshold=40.0), bulk=True)
+    assert bulk.thresholds.min_video_score == 40
+
+
 def test_sdk_drops_none_fields_and_defaults_still_apply():
     r = parse_request(body(page_limit=None, threshold=None, include_clips=None))
     assert r.page_limit == 10 and r.thresholds.min_video_score == 75
