@@ -6,6 +6,7 @@ import re
 import shutil
 import signal
 import sqlite3
+import time
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
@@ -134,17 +135,20 @@ def test_kill_9_mid_index_then_restart_indexes_every_file_once(models_dir, sampl
 
 def test_file_still_being_written_waits_and_sigterm_stops_cleanly(models_dir, sample_dir, shared_cache, folder):
     log = folder.parent / "server.log"
-    with watching(folder, shared_cache, "--poll-interval", "0.2", "--settle", "4") as (proc, base):
+    with watching(folder, shared_cache, "--poll-interval", "0.2", "--settle", "6") as (proc, base):
         data = (sample_dir / "rocket.mp4").read_bytes()
         growing = folder.resolve() / "growing.mp4"
         with growing.open("wb") as out:  # arrives in pieces, like a copy over the LAN
             for piece in range(6):
                 out.write(data[piece * len(data) // 6:(piece + 1) * len(data) // 6])
                 out.flush()
-                # the next piece comes only once the scanner has seen this one (and restarted its settle clock),
-                # so every partial size is seen however slowly the loaded machine runs either side
+                # The next piece comes only once the scanner has seen this one (and restarted its settle clock), so
+                # every partial size is seen however slowly the loaded machine runs either side; then the partial
+                # file stays still for 1 s (five polls, a sixth of the settle time): a watcher that queued files
+                # without letting them settle would queue it now, and 5 s of slack keep a slow test from doing so.
                 seen = f"event=settling path={growing} size={out.tell()}\n"
                 wait_for(lambda: seen in log.read_text(), 60, proc, log)
+                time.sleep(1)
         wait_for(lambda: _drained(base, 1), 120, proc, log)
         text = log.read_text()
         assert text.count("event=settling") >= 6 and "event=failed" not in text, text
