@@ -114,9 +114,9 @@ def test_kill_9_mid_index_then_restart_indexes_every_file_once(models_dir, sampl
     # Every file indexed exactly once over both runs (the log is shared): the ones finished before the kill are
     # not redone, not even looked at again, and the one killed mid-index is done in the second run.
     text = log.read_text()
-    assert "event=requeued jobs=1" in text, text
     assert _events(log, "indexed") == Counter(paths), text
     assert not _events(log, "unchanged") and not _events(log, "failed"), text
+    assert "event=requeued jobs=1" in text, text  # the one killed mid-index
     db = sqlite3.connect(home / "edge.sqlite")
     try:
         files = db.execute("SELECT path, status, video_id FROM files").fetchall()
