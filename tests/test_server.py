@@ -241,8 +241,12 @@ def _hostile(draw, server, valid):
         body.update(page_limit=1, threshold={"min_video_score": 1, "min_clip_score": 1, "min_duration_ratio": 0.01})
     if kind == "mutated":
         for name in draw(st.lists(st.sampled_from(sorted(body) + ["classes.0"]), min_size=1, max_size=3)):
-            target, key = (body["classes"][0], draw(st.sampled_from(["name", "prompts", "options", "x"]))) \
-                if name == "classes.0" and isinstance(body.get("classes"), list) else (body, name)
+            classes = body.get("classes")
+            first_class = classes[0] if isinstance(classes, list) and classes and isinstance(classes[0], dict) else None
+            if name == "classes.0" and first_class is None:  # an earlier mutation replaced the classes
+                continue
+            target, key = ((first_class, draw(st.sampled_from(["name", "prompts", "options", "x"])))
+                           if name == "classes.0" else (body, name))
             if draw(st.booleans()):
                 target.pop(key, None)
             else:
