@@ -262,13 +262,13 @@ def test_bundle_with_forged_lock_is_refused_by_the_probe(installed_store, tmp_pa
     lock["files"][ssd]["sha256"] = sha256_file(installed_store / lite3)
     bundle = tmp_path / "forged.tar"
     with tarfile.open(bundle, "w") as tar:
-        tar.add(modelfiles.MANIFEST_PATH, arcname="manifest.json")
+        modelstore.add_regular(tar, modelfiles.MANIFEST_PATH, "manifest.json")
         data = json.dumps(lock).encode()
         info = tarfile.TarInfo(modelstore.LOCK_NAME)
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
         for rel in FILES:
-            tar.add(installed_store / (lite3 if rel == ssd else rel), arcname=rel)
+            modelstore.add_regular(tar, installed_store / (lite3 if rel == ssd else rel), rel)
     target = tmp_path / "v1"
     with pytest.raises(IntegrityError, match="refused, nothing installed"):
         modelstore.import_bundle(bundle, target)

@@ -300,6 +300,15 @@ def install(models_dir: Path, cache_dir: Path | None = None, meter=None) -> dict
     return {"models_dir": str(models_dir), "actions": actions, "timings": timings}
 
 
+def add_regular(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
+    """A file as a plain member with its bytes: tarfile writes a second path of a hard-linked inode as a link
+    member, which import refuses (and a deduplicated store has such files)."""
+    info = tar.gettarinfo(str(path), arcname)
+    info.type, info.linkname, info.size = tarfile.REGTYPE, "", Path(path).stat().st_size
+    with open(path, "rb") as fh:
+        tar.addfile(info, fh)
+
+
 def export_bundle(models_dir: Path, out_path: Path) -> dict:
     """One uncompressed .tar with manifest, lock and every file, for a machine with no registry access."""
     models_dir, out_path = Path(models_dir), Path(out_path)
@@ -308,10 +317,10 @@ def export_bundle(models_dir: Path, out_path: Path) -> dict:
     tmp = _temp_beside(out_path)
     try:
         with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-            tar.add(modelfiles.MANIFEST_PATH, arcname=BUNDLE_MANIFEST)
-            tar.add(models_dir / LOCK_NAME, arcname=LOCK_NAME)
+            add_regular(tar, modelfiles.MANIFEST_PATH, BUNDLE_MANIFEST)
+            add_regular(tar, models_dir / LOCK_NAME, LOCK_NAME)
             for row in rows:
-                tar.add(row["path"], arcname=row["file"])
+                add_regular(tar, Path(row["path"]), row["file"])
         os.replace(tmp, out_path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
