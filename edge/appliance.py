@@ -78,7 +78,14 @@ class Edge:
         sources = sources or self.settings.sources
         extra = {"progress": progress} if progress else {}
         return Indexer(store or self.store, self.bundle, self.settings.sample_fps, self.text, sources,
-                       frame_nice=self.settings.frame_nice, meter=meter, **extra)
+                       frame_nice=self.settings.frame_nice, meter=meter, decoder=self.decoder, **extra)
+
+    @cached_property
+    def decoder(self):
+        """The frame decoder EDGE_DECODER asks for (auto: NVDEC when it loads, else CPU, the reason logged)."""
+        from edge.decode import choose_decoder
+
+        return choose_decoder(self.settings.decoder, self.settings.gpu_device)
 
     def extractor(self, progress: Callable[[str], None] | None = None) -> Extractor:
         """The store-free half of indexing (one file -> its evidence), as a Ray worker of edge.cluster runs it."""
@@ -86,7 +93,7 @@ class Edge:
 
         extra = {"progress": progress} if progress else {}
         return Extractor(self.bundle, self.settings.sample_fps, self.text, frame_nice=self.settings.frame_nice,
-                         **extra)
+                         decoder=self.decoder, **extra)
 
     def close(self) -> None:
         if "store" in self.__dict__:

@@ -12,6 +12,7 @@ prompt matches objects, scenes and actions alike.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 
 from edge.actions import ActionModel
 from edge.encoders import TextEncoder, l2_normalise
-from edge.runtime import open_session
+from edge.runtime import on_gpu, open_session, run_on_device
 
 _TOP_K = 5                 # ImageNet labels mixed per frame: the tail of the softmax is noise
 _MIN_DETECTION = 0.35      # SSD class scores below this are mostly false positives
@@ -87,21 +88,67 @@ class ConseImageEncoder:
         tmp.replace(cache)
         return vectors
 
+    @cached_property
+    def device_frames(self) -> bool:
+        """True when frames may stay in GPU memory (edge.nvdec.DeviceFrame): both models run on a GPU."""
+        return on_gpu(self._classifier) and on_gpu(self._detector)
+
+    @property
+    def batch(self) -> int:
+        """Frames per encode call the indexer should gather: a GPU wants more of them than a CPU."""
+        return 32 if self.device_frames else 8
+
     def label_weights(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         """[n_frames, n_labels] confidences: top-k ImageNet probabilities and per-class best COCO detection."""
         weights = np.zeros((len(frames), len(self.label_vectors)), np.float32)
         if not frames:
             return weights
+        if not isinstance(frames[0], np.ndarray):
+            return self._device_label_weights(frames, weights)
+        # The detector runs on a thread of its own beside the classifier (both release the GIL), so a batch
+        # keeps both cores busy; a new thread per batch inherits the caller's (background) priority.
+        detected: list = []
+
+        def detect():
+            try:
+                detected.append(self._detect(frames))
+            except BaseException as exc:  # re-raised below, in the caller's thread
+                detected.append(exc)
+        detector = threading.Thread(target=detect, name="detector")
+        detector.start()
         for i, frame in enumerate(frames):
             small = cv2.resize(frame, (_CLASSIFIER_SIZE, _CLASSIFIER_SIZE), interpolation=cv2.INTER_AREA)
             probs = self._classifier.run(None, {"images": small[None]})[0][0].astype(np.float32) / 255.0
             top = np.argpartition(probs, -_TOP_K)[-_TOP_K:]
             weights[i, top] = probs[top]
+        detector.join()
+        if isinstance(detected[0], BaseException):
+            raise detected[0]
+        weights[:, self._coco_columns] = detected[0]
+        return weights
+
+    def _detect(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+        """[n_frames, n_coco] best detection score per class, 0 under the threshold."""
         batch = np.stack([cv2.resize(f, (_DETECTOR_SIZE, _DETECTOR_SIZE), interpolation=cv2.INTER_AREA)
                           for f in frames]).astype(np.float32) * (2.0 / 255.0) - 1.0
         logits = self._detector.run(None, {"Preprocessor/sub:0": batch})[0]  # [n, anchors, 91], 0 = background
         # A class's detection score is its best anchor's sigmoid: what the detector's per-class NMS keeps first.
         best = 1.0 / (1.0 + np.exp(-logits[:, :, self._coco_ids].max(axis=1)))
+        return np.where(best >= _MIN_DETECTION, best, 0.0)
+
+    def _device_label_weights(self, frames, weights: np.ndarray) -> np.ndarray:
+        """label_weights for frames in GPU memory: resized there and bound to the sessions (no host copy)."""
+        import torch
+
+        for i, frame in enumerate(frames):
+            probs = run_on_device(self._classifier, {"images": frame.resized(_CLASSIFIER_SIZE, _CLASSIFIER_SIZE)[None]})
+            probs = probs[0][0].float().cpu().numpy() / 255.0
+            top = np.argpartition(probs, -_TOP_K)[-_TOP_K:]
+            weights[i, top] = probs[top]
+        batch = torch.stack([f.resized(_DETECTOR_SIZE, _DETECTOR_SIZE) for f in frames]).float() * (2.0 / 255.0) - 1.0
+        logits = run_on_device(self._detector, {"Preprocessor/sub:0": batch})[0]
+        ids = torch.as_tensor(self._coco_ids, device=logits.device)
+        best = torch.sigmoid(logits[:, :, ids].amax(dim=1)).cpu().numpy()
         weights[:, self._coco_columns] = np.where(best >= _MIN_DETECTION, best, 0.0)
         return weights
 

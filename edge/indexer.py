@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,8 +17,9 @@ import numpy as np
 from edge.actions import WINDOW_FPS, WINDOW_FRAMES, ActionWindows, sample_weights
 from edge.audio import AudioError
 from edge.bundles import TextModels
-from edge.decode import VIDEO_EXTENSIONS, VideoError, probe, sample_frames
+from edge.decode import VIDEO_EXTENSIONS, FrameDecoder, VideoError, choose_decoder, probe
 from edge.hashing import sha256_file
+from edge.pipeline import fan_out
 from edge.store import Store
 from edge.textsources import conversation, screen_text
 from edge.types import CONVERSATION, SOURCES, TEXT_IN_VIDEO, VISUAL, Segments, TimedItems, VideoInfo
@@ -94,28 +94,6 @@ def _probes_as_video(path: str, size: int, mtime_ns: int) -> bool:
         return False
 
 
-def _threaded_samples(path: Path, sample_fps: float, bursts=None) -> Iterator[tuple[float, np.ndarray]]:
-    """Decode on a thread of its own so decoding and the models overlap (both release the GIL)."""
-    frames: queue.Queue = queue.Queue(maxsize=2 * _BATCH)
-    done = object()
-    failure: list[BaseException] = []
-
-    def produce():
-        try:
-            for item in sample_frames(path, sample_fps, bursts):
-                frames.put(item)
-        except BaseException as exc:  # handed to the consumer, which reports it for this file
-            failure.append(exc)
-        finally:
-            frames.put(done)
-
-    threading.Thread(target=produce, daemon=True).start()
-    while (item := frames.get()) is not done:
-        yield item
-    if failure:
-        raise failure[0]
-
-
 class ChangeGate:
     """Fixed cameras show the same picture for minutes: encode a sample only when it changed.
 
@@ -130,7 +108,10 @@ class ChangeGate:
         self._last_t = 0.0
 
     def changed(self, t: float, frame: np.ndarray) -> bool:
-        thumb = cv2.resize(frame, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32).mean(axis=2)
+        if isinstance(frame, np.ndarray):
+            thumb = cv2.resize(frame, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32).mean(axis=2)
+        else:  # a frame in GPU memory (edge.nvdec.DeviceFrame): only the thumbnail comes to the host
+            thumb = frame.thumbnail(32, 18)
         if (self._last is None or t - self._last_t >= self.max_gap_s
                 or np.abs(thumb - self._last).max() > self.threshold):
             self._last, self._last_t = thumb, t
@@ -148,6 +129,9 @@ class VisualSampler:
 
     def __init__(self, image_encoder):
         self.image_encoder, self.gate = image_encoder, ChangeGate()
+        # GPU frames (edge.nvdec) stay on the device when the encoder runs there too
+        self.device_frames = getattr(image_encoder, "device_frames", False)
+        self._batch_size = getattr(image_encoder, "batch", _BATCH)
         self.encoded = 0
         self._vectors, self._batch, self._rows = [], [], []  # rows[i]: the encoded vector sample i uses
         actions = getattr(image_encoder, "actions", None)
@@ -167,7 +151,7 @@ class VisualSampler:
             self._batch.append(frame)
             self.encoded += 1
         self._rows.append(self.encoded - 1)
-        if len(self._batch) == _BATCH:
+        if len(self._batch) == self._batch_size:
             self._flush()
 
     def _flush(self) -> None:
@@ -200,8 +184,9 @@ def _background_priority(nice: int) -> None:
 def scan_samples(path: Path, info: VideoInfo, sample_fps: float, consumers: list[Callable[[float, np.ndarray], None]],
                  progress: Callable[[str], None] | None = None, nice: int = 10,
                  dense: tuple[tuple[float, int, float], list[Callable[[float, np.ndarray], None]]] | None = None,
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Decode the samples once and hand each to every consumer; return the samples' (starts, ends).
+                 decoder: FrameDecoder | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Decode the samples once (`decoder`, default: NVDEC if it loads, else CPU) and hand each to every
+    consumer, each on a thread of its own (edge.pipeline); return the samples' (starts, ends).
 
     `dense` = (bursts, consumers): the decoder adds those bursts of frames (edge.decode.sample_frames; the
     action windows), which only these consumers get, with the samples; the others get the samples alone.
@@ -216,7 +201,7 @@ def scan_samples(path: Path, info: VideoInfo, sample_fps: float, consumers: list
     def run():
         _background_priority(nice)
         try:
-            result.append(_scan(path, info, sample_fps, consumers, progress, dense))
+            result.append(_scan(path, info, sample_fps, consumers, progress, dense, decoder or choose_decoder()))
         except BaseException as exc:  # re-raised in the caller's thread
             result.append(exc)
     worker = threading.Thread(target=run, name="frames", daemon=True)
@@ -227,21 +212,14 @@ def scan_samples(path: Path, info: VideoInfo, sample_fps: float, consumers: list
     return result[0]
 
 
-def _scan(path: Path, info: VideoInfo, sample_fps: float, consumers, progress,
-          dense=None) -> tuple[np.ndarray, np.ndarray]:
+def _scan(path: Path, info: VideoInfo, sample_fps: float, consumers, progress, dense,
+          decoder: FrameDecoder) -> tuple[np.ndarray, np.ndarray]:
     step = 1.0 / sample_fps
-    times, next_t = [], 0.0
+    times = []
     bursts, dense_consumers = dense or (None, [])
-    for t, frame in _threaded_samples(path, sample_fps, bursts):
-        for consume in dense_consumers:
-            consume(t, frame)
-        if bursts:  # a sample is a frame on the sampling grid, as the decoder picks them; the rest are bursts
-            if t + 1e-6 < next_t:
-                continue
-            next_t += step * max(1, int((t - next_t) / step) + 1)
+    frames = decoder.samples(path, sample_fps, bursts)
+    for t in fan_out(frames, consumers, dense_consumers, step if bursts else None):
         times.append(t)
-        for consume in consumers:
-            consume(t, frame)
         if progress and len(times) % _PROGRESS_EVERY == 0:
             progress(f"event=progress path={path} at_s={t:.0f} duration_s={info.duration:.0f}")
     if not times:
@@ -278,10 +256,10 @@ class Extractor:
 
     def __init__(self, bundle, sample_fps: float, text: TextModels | None = None,
                  progress: Callable[[str], None] = lambda message: log.info(message), frame_nice: int = 10,
-                 on_sample: Callable[[float, np.ndarray], None] | None = None):
-        """`on_sample` sees every decoded sample too (a progress bar's)."""
+                 on_sample: Callable[[float, np.ndarray], None] | None = None, decoder: FrameDecoder | None = None):
+        """`on_sample` sees every decoded sample too (a progress bar's); `decoder`: default NVDEC or CPU."""
         self.bundle, self.sample_fps, self.text = bundle, sample_fps, text
-        self.progress, self.frame_nice, self.on_sample = progress, frame_nice, on_sample
+        self.progress, self.frame_nice, self.on_sample, self.decoder = progress, frame_nice, on_sample, decoder
 
     def key(self, source: str) -> str:
         return self.bundle.key if source == VISUAL else self.text.key(source)
@@ -302,7 +280,8 @@ class Extractor:
         if visual or reader:
             consumers = [c.feed for c in (visual, reader) if c] + ([self.on_sample] if self.on_sample else [])
             dense = (visual.bursts, [visual.feed_dense]) if visual and visual.actions else None
-            starts, ends = scan_samples(path, info, self.sample_fps, consumers, self.progress, self.frame_nice, dense)
+            starts, ends = scan_samples(path, info, self.sample_fps, consumers, self.progress, self.frame_nice, dense,
+                                        self.decoder)
             if visual:
                 segments[(VISUAL, self.key(VISUAL))] = visual.segments(starts, ends)
                 stats.update(samples=len(starts), encoded=visual.encoded)
@@ -393,10 +372,11 @@ class Indexer:
 
     def __init__(self, store: Store, bundle, sample_fps: float, text: TextModels | None = None,
                  sources: tuple[str, ...] = (VISUAL,), progress: Callable[[str], None] = lambda message: log.info(message),
-                 frame_nice: int = 10, meter=None):
+                 frame_nice: int = 10, meter=None, decoder: FrameDecoder | None = None):
         """`meter` (an edge.progress.IndexBar, on a terminal) is told the totals, each sample and each file."""
         self.sources = check_sources(sources, text is not None)
-        self.extractor = Extractor(bundle, sample_fps, text, progress, frame_nice, meter.at if meter else None)
+        self.extractor = Extractor(bundle, sample_fps, text, progress, frame_nice, meter.at if meter else None,
+                                   decoder)
         self.writer = IndexWriter(store, self.sources, self.extractor.key, progress)
         self.meter = meter
 

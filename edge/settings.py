@@ -16,6 +16,8 @@ from edge.types import SOURCES
 
 MODEL_STORE_VERSION = "v1"
 PROVIDERS = ("tensorrt", "cuda", "cpu")
+DECODERS = ("auto", "cpu", "nvdec")
+TRT_PRECISIONS = ("fp16", "int8", "fp32")
 
 
 class SettingsError(ValueError):
@@ -40,6 +42,9 @@ class Settings:
     thumbnail_cache_bytes: int  # EDGE_THUMBNAIL_CACHE_MB: cap of the clip thumbnails kept on disk (edge serve)
     action_every_s: float  # EDGE_ACTION_EVERY: seconds between action windows in the visual index (0 = actions off)
     rate_window_s: float  # EDGE_RATE_WINDOW: seconds of one rate-limit window (60: per minute)
+    decoder: str = "auto"  # EDGE_DECODER: auto (NVDEC when it loads, else CPU), cpu or nvdec
+    gpu_device: int = 0  # EDGE_GPU_DEVICE: the CUDA device for NVDEC and the GPU providers
+    trt_precision: str = "fp16"  # EDGE_TRT_PRECISION: TensorRT fp16, int8 (calibrated float models) or fp32
 
     @property
     def db_path(self) -> Path:
@@ -87,6 +92,13 @@ def _choices(name: str, allowed: tuple[str, ...], default: tuple[str, ...]) -> t
     return values
 
 
+def _one(name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = _text(name, default).lower()
+    if value not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {os.environ.get(name)!r}")
+    return value
+
+
 def load_settings() -> Settings:
     data = Path(platformdirs.user_data_dir("edge", appauthor=False))
     home = _path("EDGE_HOME", data)
@@ -115,4 +127,7 @@ def load_settings() -> Settings:
         thumbnail_cache_bytes=int(_number("EDGE_THUMBNAIL_CACHE_MB", 256.0, low=0) * (1 << 20)),
         action_every_s=action_every_s,
         rate_window_s=_number("EDGE_RATE_WINDOW", 60.0, above=0),
+        decoder=_one("EDGE_DECODER", DECODERS, "auto"),
+        gpu_device=_number("EDGE_GPU_DEVICE", 0, int, low=0),
+        trt_precision=_one("EDGE_TRT_PRECISION", TRT_PRECISIONS, "fp16"),
     )

@@ -163,6 +163,7 @@ def test_indexes_and_videos_listing(server):
 def test_health_and_openapi(server):
     health = httpx.get(f"{server['base']}/health").json()
     assert health["videos"] == 2 and health["model_bundle"]
+    assert health["providers"]["text-bge-small-en/model.onnx"] == ["CPUExecutionProvider"]  # what it really got
     spec = httpx.get(f"{server['base']}/openapi.json").json()
     assert {"/v1.2/classify", "/v1.2/classify/bulk", "/v1.2/classify/{page_token}"} <= set(spec["paths"])
 

@@ -70,12 +70,32 @@ def install_cmd(models_dir: str | None, cache_dir: str | None):
 
 @models.command("list")
 @_dir_option
+@click.option("--providers", is_flag=True, help="Also load the models as indexing and serving do and show the "
+              "onnxruntime execution providers each file really got (TensorRT, CUDA or CPU).")
 @_shell
-def list_cmd(models_dir: str | None):
+def list_cmd(models_dir: str | None, providers: bool):
     """Each model's role, status (installed, missing, corrupt), size, licence and source."""
     from edge.install.modelstore import list_models
 
-    return list_models(_models_dir(models_dir))
+    rows = list_models(_models_dir(models_dir))
+    if providers:
+        from dataclasses import replace
+
+        import numpy as np
+
+        from edge.appliance import Edge
+        from edge.runtime import opened_providers
+        from edge.settings import load_settings
+        from edge.types import SOURCES
+
+        settings = load_settings()
+        edge = Edge(replace(settings, models_dir=_models_dir(models_dir)))
+        edge.load(SOURCES)
+        edge.bundle.image_encoder.encode([np.zeros((16, 16, 3), np.uint8)])  # its sessions open on first use
+        got = opened_providers()
+        for row in rows:
+            row["providers"] = {label: p for label, p in got.items() if label.split("/")[0] == row["name"]}
+    return rows
 
 
 @models.command("verify")

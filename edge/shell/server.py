@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from edge.classify import rfc3339
 from edge.contract import DOCS_URL, ApiError, parse_request
+from edge.runtime import opened_providers
 from edge.shell.openapi import OPENAPI
 from edge.shell.webroutes import KEY_COOKIE, thumbnail_link, web_routes
 
@@ -220,7 +221,10 @@ def create_app(edge, options: ServeOptions = ServeOptions()) -> Starlette:
 
     async def health(request: Request) -> JSONResponse:
         videos, queue = await locked(lambda: (store.videos(), store.job_counts()))
-        return JSONResponse({"status": "ok", "model_bundle": edge.bundle.key, "videos": len(videos), "queue": queue})
+        return JSONResponse({"status": "ok", "model_bundle": edge.bundle.key, "videos": len(videos), "queue": queue,
+                             # what this process really got; the decoder once indexing (a watched folder) chose one
+                             "providers": opened_providers(),
+                             "decoder": edge.decoder.name if "decoder" in edge.__dict__ else None})
 
     async def openapi(request: Request) -> JSONResponse:
         return JSONResponse(OPENAPI)

@@ -1,0 +1,129 @@
+"""GPU code paths on a machine without one: each is chosen off with a one-line reason, and the CPU path runs.
+
+The sessions are real onnxruntime sessions (a two-node model made here); what cannot exist on this machine
+is a GPU provider that loads, so the tests present onnxruntime's provider list as a GPU build's would be.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from conftest import run_edge
+from onnx import TensorProto, helper
+
+from edge import runtime
+from edge.decode import CpuDecoder, DecoderUnavailable, choose_decoder
+from edge.runtime import ProviderError, open_session, opened_providers, provider_options
+
+GPU_BUILD = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    """y = x + 1 over float32 [n, 3], stored as a store model would be (folder/model.onnx)."""
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "one"], ["y"])], "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])],
+        [helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])])
+    path = tmp_path / "tiny-model" / "model.onnx"
+    path.parent.mkdir()
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), path)
+    return path
+
+
+def _pretend_gpu_build(monkeypatch):
+    monkeypatch.setattr(ort, "get_available_providers", lambda: list(GPU_BUILD))
+
+
+def test_cpu_build_opens_on_cpu_and_records_it(tiny_model):
+    session = open_session(tiny_model)
+    assert session.get_providers() == ["CPUExecutionProvider"]
+    assert session.run(None, {"x": np.zeros((2, 3), np.float32)})[0].tolist() == [[1.0] * 3] * 2
+    assert opened_providers()["tiny-model/model.onnx"] == ["CPUExecutionProvider"]
+
+
+def test_gpu_providers_that_cannot_load_fall_back_to_cpu_with_a_reason(tiny_model, monkeypatch, caplog,
+                                                                       edge_home):
+    _pretend_gpu_build(monkeypatch)
+    assert runtime.choose_providers() == GPU_BUILD
+    with caplog.at_level(logging.INFO, logger="edge.runtime"):
+        session = open_session(tiny_model)
+    assert session.get_providers() == ["CPUExecutionProvider"]
+    assert session.run(None, {"x": np.ones((1, 3), np.float32)})[0].tolist() == [[2.0] * 3]
+    lines = [r.getMessage() for r in caplog.records if "event=provider_fallback" in r.getMessage()]
+    assert lines and all("\n" not in line for line in lines)
+    assert "provider=TensorrtExecutionProvider" in lines[0] and "model=tiny-model/model.onnx" in lines[0]
+    assert opened_providers()["tiny-model/model.onnx"] == ["CPUExecutionProvider"]
+
+
+def test_a_forced_gpu_provider_that_does_not_load_is_a_clear_error(tiny_model, monkeypatch, edge_home):
+    _pretend_gpu_build(monkeypatch)
+    with pytest.raises(ProviderError, match=r"'cuda' \(EDGE_PROVIDER\) did not load for tiny-model/model.onnx"):
+        open_session(tiny_model, "cuda")
+
+
+def test_a_forced_provider_missing_from_the_build_is_refused_before_loading(tiny_model):
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    with pytest.raises(ProviderError, match="'cuda' is not available in this onnxruntime build"):
+        open_session(tiny_model, "cuda")
+
+
+def test_tensorrt_options_cache_engines_and_take_the_int8_table(tiny_model, tmp_path, monkeypatch, edge_home):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("EDGE_CACHE_DIR", str(cache))
+    options = provider_options("TensorrtExecutionProvider", tiny_model)
+    assert options["trt_engine_cache_enable"] == "True" and options["trt_engine_cache_path"] == str(cache / "tensorrt")
+    assert options["trt_fp16_enable"] == "True" and "trt_int8_enable" not in options
+    tables = tmp_path / "int8"
+    tables.mkdir()
+    (tables / "tiny-model.flatbuffers").write_bytes(b"table")
+    monkeypatch.setattr(runtime, "INT8_TABLES", tables)
+    monkeypatch.setenv("EDGE_TRT_PRECISION", "int8")
+    options = provider_options("TensorrtExecutionProvider", tiny_model)
+    assert options["trt_int8_enable"] == "True" and options["trt_int8_use_native_calibration_table"] == "False"
+    assert (cache / "tensorrt" / options["trt_int8_calibration_table_name"]).read_bytes() == b"table"
+    assert provider_options("CUDAExecutionProvider", tiny_model) == {"device_id": "0"}
+    assert provider_options("CPUExecutionProvider", tiny_model) == {}
+
+
+def test_without_nvdec_the_cpu_decoder_is_chosen_with_the_reason(caplog):
+    choose_decoder.cache_clear()
+    with caplog.at_level(logging.INFO, logger="edge.decode"):
+        decoder = choose_decoder("auto")
+    assert isinstance(decoder, CpuDecoder)
+    reason = [r.getMessage() for r in caplog.records if "event=decoder name=cpu" in r.getMessage()]
+    assert len(reason) == 1 and "PyNvVideoCodec" in reason[0]
+    assert isinstance(choose_decoder("cpu"), CpuDecoder)
+
+
+def test_forcing_nvdec_without_it_is_a_clear_error():
+    choose_decoder.cache_clear()
+    with pytest.raises(DecoderUnavailable, match="EDGE_DECODER=nvdec, but NVDEC cannot be used: PyNvVideoCodec"):
+        choose_decoder("nvdec")
+    with pytest.raises(ValueError, match="unknown decoder 'vaapi'"):
+        choose_decoder("vaapi")
+
+
+def test_models_list_shows_the_providers_each_model_got(models_dir, edge_home):
+    code, rows, err = run_edge("models", "list", "--providers")
+    assert code == 0, err
+    got = {r["name"]: r["providers"] for r in rows}
+    assert got["image-efficientnet-lite3"] == {"image-efficientnet-lite3/model.onnx": ["CPUExecutionProvider"]}
+    assert got["detect-ssd-mobilenet-v2"] == {"detect-ssd-mobilenet-v2/model.onnx": ["CPUExecutionProvider"]}
+    assert got["ocr-ppocrv6"]["ocr-ppocrv6/det.onnx"] == ["CPUExecutionProvider"]
+
+
+@pytest.mark.parametrize("name,value", [("EDGE_DECODER", "vaapi"), ("EDGE_TRT_PRECISION", "int4"),
+                                        ("EDGE_GPU_DEVICE", "-1")])
+def test_bad_gpu_settings_fail_at_start_up_naming_the_variable(monkeypatch, name, value):
+    from edge.settings import SettingsError, load_settings
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        load_settings()
