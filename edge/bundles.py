@@ -27,6 +27,8 @@ TEXT_CALIBRATION = DATA_DIR / "text.json"
 TEXT_REFERENCE = DATA_DIR / "text-reference.txt"
 TEXT_ENCODER = "text-bge-small-en"
 SPEECH_MODEL = "speech-whisper-base"
+SPEECH_FILE = "ggml-base-q8_0.bin"  # Q8_0 weights: less CPU than float16 at the same word error (scripts/bench_speech.py)
+VAD_MODEL = "vad-silero"
 OCR_MODEL = "ocr-ppocrv6"
 ACTION_MODEL = "action-i3d-kinetics400"
 
@@ -107,8 +109,11 @@ class TextModels:
     @cached_property
     def transcriber(self):
         from edge.speech import WhisperTranscriber
+        from edge.vad import SileroVad
 
-        return WhisperTranscriber(model_path(self.settings.models_dir, SPEECH_MODEL, "ggml-base.bin"),
+        store = self.settings.models_dir
+        return WhisperTranscriber(model_path(store, SPEECH_MODEL, SPEECH_FILE),
+                                  SileroVad(model_path(store, VAD_MODEL, "silero_vad_v6.onnx")),
                                   threads=self.settings.speech_threads or None)
 
     @cached_property
@@ -135,8 +140,9 @@ class TextModels:
 
     def key(self, source: str) -> str:
         """The store key of a source's segments: the model that read the text and the one that embedded it."""
-        reader = SPEECH_MODEL if source == CONVERSATION else OCR_MODEL
-        return f"{model_key(reader)}+{self.encoder.key}"
+        if source == CONVERSATION:  # the words depend on the gate in front of Whisper too
+            return f"{model_key(SPEECH_MODEL)}+{model_key(VAD_MODEL)}+{self.encoder.key}"
+        return f"{model_key(OCR_MODEL)}+{self.encoder.key}"
 
 
 def reference_sentences() -> list[str]:

@@ -1,30 +1,43 @@
-"""Audio -> timed words: whisper.cpp (pywhispercpp) with DTW token timestamps.
+"""Audio -> timed words: whisper.cpp (pywhispercpp) with DTW token timestamps, on the speech the VAD found.
 
-A transcriber turns 16 kHz mono audio into a Transcript (language, words with start/end and probability).
-Whisper computes a 30 s window whatever the input, so a video's track is transcribed once, whole.
-Word times come from whisper.cpp's DTW alignment over the base model's alignment heads (~0.15 s);
-segment timestamps alone are ~0.7 s off, too coarse for clips.
+A transcriber turns 16 kHz mono audio (one array, or a stream of blocks: edge.audio.audio_blocks) into a
+Transcript (language, words with start/end and probability) in the track's own time base. Only the chunks
+the voice-activity gate (edge.vad) passes reach Whisper, each with an encoder window sized to it
+(whisper.cpp's `audio_ctx`: a 5 s chunk costs about a sixth of the 30 s window). Word times come from
+whisper.cpp's DTW alignment over the base model's alignment heads (~0.15 s); segment times are ~0.7 s off.
+What Whisper writes for sounds ("[BIRDS CHIRPING]", "(upbeat music)", "♪ ... ♪") is dropped whole, and a
+segment Whisper itself doubts (a repetition loop, text it barely believes) is rejected.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
-import re
 import time
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edge.audio import SAMPLE_RATE
+from edge.vad import Chunk, SileroVad, speech_chunks
 
 log = logging.getLogger("edge.speech")
 
-# Whisper writes these for non-speech sounds; they are not words anyone said.
-_NON_SPEECH = re.compile(r"^\s*[\[(（♪*].*[\])）♪*]\s*$|^\s*♪+\s*$")
-_SILENCE_RMS = 1e-3        # ~-60 dBFS: below this a track holds no speech; Whisper would only hallucinate
-_MIN_DYNAMIC_DB = 12.0     # loud vs quiet moments of anything spoken (see might_hold_speech)
+# Whisper's sound annotations: an opening mark starts one, its partner ends it, whatever lies between
+# (several words, several tokens) goes with it. "♪" and "*" pair with themselves.
+_TAG_PAIRS = {"[": "]", "(": ")", "（": "）", "【": "】", "♪": "♪", "*": "*", "<": ">"}
+_MAX_COMPRESSION = 2.4     # zlib ratio of a segment's text above which it is a repetition loop (Whisper's rule)
+_NO_SPEECH = 0.6           # Whisper's "nothing was said": no-speech probability above this ...
+_MIN_AVG_LOGPROB = -1.0    # ... with an average token log-probability below this
+_DOUBTFUL_LOGPROB = -1.5   # a segment this unlikely is not kept even when Whisper heard speech
+_LANGUAGE_PROBE_S = 10.0   # of the first speech: enough to tell the language
+_MIN_INPUT_S = 1.1         # whisper.cpp refuses inputs under 1 s: shorter chunks are padded with silence
+_FRAMES_PER_S = 50         # encoder positions per second of audio (1500 per 30 s window)
+AUDIO_CTX_MARGIN = 64      # encoder positions beyond a chunk's own, so its last word is not cut (see bench)
 _SEGMENT_SLACK_S = 0.7     # how far segment times may be off
 _SECONDS_PER_LETTER = 0.08  # slow speech: ~12 letters a second
 
@@ -75,67 +88,115 @@ def speech_threads() -> int:
 
 
 class WhisperTranscriber:
-    """whisper.cpp on a verified ggml file; `key` names the model in the store."""
+    """whisper.cpp on a verified ggml file, behind the voice-activity gate."""
 
-    key = "whisper-base"
-
-    def __init__(self, model_path: Path, threads: int | None = None):
+    def __init__(self, model_path: Path, vad: SileroVad, threads: int | None = None, audio_ctx: bool = True):
         import _pywhispercpp as pw
         from pywhispercpp.model import Model
 
-        self._pw = pw
-        self.threads = threads  # None: chosen per transcription by speech_threads()
+        self._pw, self.vad, self.audio_ctx = pw, vad, audio_ctx
+        self.threads = threads  # None: chosen per track by speech_threads()
         self.last_threads = 0
+        self.last_stats: dict = {}
         self._model = Model(
             str(model_path), redirect_whispercpp_logs_to=None,
             context_params={"dtw_token_timestamps": True, "dtw_aheads_preset": pw.WHISPER_AHEADS_BASE,
                             "flash_attn": False, "use_gpu": False},
             n_threads=threads or 1, language="", print_progress=False, print_realtime=False,
-            print_timestamps=False, no_context=True,
+            print_timestamps=False, no_context=True, no_speech_thold=_NO_SPEECH, logprob_thold=_MIN_AVG_LOGPROB,
             # No temperature fallback: on silence and music it re-decodes each 30 s window up to 5 times
             # (measured: 2.5x real time on 8 s of room tone) for text that is then dropped anyway.
             temperature_inc=0.0)
 
-    def transcribe(self, audio: np.ndarray) -> Transcript:
-        if not might_hold_speech(audio):
-            return Transcript(None, [])
-        self.last_threads = self.threads or speech_threads()
-        self._model.transcribe(audio.astype(np.float32, copy=False), n_threads=self.last_threads)
-        return self._read_words()
+    def transcribe(self, audio: np.ndarray | Iterable[np.ndarray]) -> Transcript:
+        """One track (an array, or its blocks in order) -> its words, in the track's time base. The language is
+        detected on the first chunk of speech and kept for the rest of the track."""
+        blocks = [audio] if isinstance(audio, np.ndarray) else audio
+        language, words, stats = None, [], {"chunks": 0, "speech_s": 0.0, "rejected_segments": 0}
+        self.last_threads = 0
+        for chunk in speech_chunks(blocks, self.vad):
+            if language is None:  # threads measured once per track, and only when there is speech
+                self.last_threads = self.threads or speech_threads()
+                language = self._detect_language(chunk.audio)
+            words += self._transcribe_chunk(chunk, language, stats)
+        self.last_stats = {k: round(v, 2) if isinstance(v, float) else v for k, v in stats.items()}
+        return Transcript(language if words else None, _monotonic(words))
 
-    def _read_words(self) -> Transcript:
+    def _run(self, audio: np.ndarray, language: str, **params) -> None:
+        if audio.size < _MIN_INPUT_S * SAMPLE_RATE:
+            audio = np.concatenate([audio, np.zeros(round(_MIN_INPUT_S * SAMPLE_RATE) - audio.size, np.float32)])
+        frames = min(1500, math.ceil(audio.size / SAMPLE_RATE * _FRAMES_PER_S) + AUDIO_CTX_MARGIN)
+        self._model.transcribe(audio, n_threads=self.last_threads, language=language,
+                               audio_ctx=frames if self.audio_ctx else 0, **params)
+
+    def _detect_language(self, audio: np.ndarray) -> str:
+        """Whisper's language of the first `_LANGUAGE_PROBE_S` of speech. whisper.cpp detects with the encoder
+        size of the call before, so a one-token pass at the probe's size goes first: the result then depends
+        on this audio alone (and costs two short encoder passes, not one of the full 30 s window)."""
+        probe = audio[: round(_LANGUAGE_PROBE_S * SAMPLE_RATE)]
+        self._run(probe, "en", max_tokens=1, detect_language=False)
+        self._run(probe, "", max_tokens=0, detect_language=True)
+        return self._pw.whisper_lang_str(self._pw.whisper_full_lang_id(self._model._ctx))
+
+    def _transcribe_chunk(self, chunk: Chunk, language: str, stats: dict) -> list[Word]:
+        self._run(chunk.audio, language, max_tokens=0, detect_language=False)
+        words, rejected = self._read_words(chunk.start)
+        stats["chunks"] += 1
+        stats["speech_s"] += chunk.seconds
+        stats["rejected_segments"] += rejected
+        return words
+
+    def _read_words(self, offset: float) -> tuple[list[Word], int]:
+        """The words of the last whisper.cpp call, `offset` seconds added; and how many segments were rejected."""
         pw, ctx = self._pw, self._model._ctx  # token data is only reachable through the context
         eot = pw.whisper_token_eot(ctx)
         words: list[Word] = []
-        previous_end = 0.0
+        previous_end, rejected = offset, 0
         for s in range(pw.whisper_full_n_segments(ctx)):
-            bounds = (pw.whisper_full_get_segment_t0(ctx, s) / 100.0, pw.whisper_full_get_segment_t1(ctx, s) / 100.0)
+            bounds = (offset + pw.whisper_full_get_segment_t0(ctx, s) / 100.0,
+                      offset + pw.whisper_full_get_segment_t1(ctx, s) / 100.0)
             pieces: list[tuple[bytes, float, float]] = []  # (token bytes, dtw time, p)
+            logprobs = []
             for t in range(pw.whisper_full_n_tokens(ctx, s)):
                 data = pw.whisper_full_get_token_data(ctx, s, t)
                 if data.id >= eot:  # special and timestamp tokens
                     continue
                 # Bytes, not text: a token may hold part of a character (CJK, emoji), whole only per word.
-                pieces.append((pw.whisper_token_to_bytes(ctx, data.id), data.t_dtw / 100.0, data.p))
-            segment_words = _join_tokens(pieces, previous_end, bounds)
+                pieces.append((pw.whisper_token_to_bytes(ctx, data.id), offset + data.t_dtw / 100.0, data.p))
+                logprobs.append(data.plog)
+            if not pieces:
+                continue
+            if doubtful(b"".join(p[0] for p in pieces), float(np.mean(logprobs))):
+                rejected += 1
+                continue
+            segment_words = drop_sound_tags(_join_tokens(pieces, previous_end, bounds))
             words.extend(segment_words)
             previous_end = segment_words[-1].end if segment_words else previous_end
-        words = [w for w in words if not _NON_SPEECH.match(w.text)]
-        language = pw.whisper_lang_str(pw.whisper_full_lang_id(ctx)) if words else None
-        return Transcript(language, _monotonic(words))
+        return words, rejected
 
 
-def might_hold_speech(audio: np.ndarray, frame_s: float = 0.03) -> bool:
-    """False for a track that is silent or steady noise (a fixed camera's room tone, hum, fans): speech comes
-    in syllables and pauses, so its loudness varies by far more than `_MIN_DYNAMIC_DB` between its loud and
-    quiet moments. Whisper would spend a full 30 s window on such a track only to hallucinate."""
-    n = int(frame_s * SAMPLE_RATE)
-    if audio.size < 10 * n:
-        return False
-    frames = audio[: audio.size // n * n].reshape(-1, n)
-    level = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1)) + 1e-9
-    loud, quiet = np.percentile(level, 95), np.percentile(level, 10)
-    return loud >= _SILENCE_RMS and 20 * np.log10(loud / quiet) >= _MIN_DYNAMIC_DB
+def doubtful(text: bytes, avg_logprob: float) -> bool:
+    """Whisper's own rejection rules, per segment: a text that compresses too well is a repetition loop; one
+    decoded at a very low average log-probability is a guess. (The no-speech rule, no-speech probability
+    above 0.6 with log-probability under -1, whisper.cpp applies itself to each chunk: `no_speech_thold`.)"""
+    ratio = len(text) / max(1, len(zlib.compress(text))) if len(text) > 16 else 1.0
+    return ratio > _MAX_COMPRESSION or avg_logprob < _DOUBTFUL_LOGPROB
+
+
+def drop_sound_tags(words: list[Word]) -> list[Word]:
+    """Words minus every annotation Whisper writes for a sound, from its opening mark to its closing one,
+    however many words it spans ("[BIRDS CHIRPING]", "(upbeat music)", "♪ la la ♪"). A tag still open at
+    the end of the segment ends there."""
+    kept, closer = [], None
+    for word in words:
+        text = word.text.strip()
+        if closer is None and text[:1] in _TAG_PAIRS:
+            closer, text = _TAG_PAIRS[text[0]], text[1:]
+        if closer is None:
+            kept.append(word)
+        elif closer in text:
+            closer = None
+    return kept
 
 
 def _join_tokens(pieces: list[tuple[bytes, float, float]], previous_end: float,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.audio import load_audio
+from edge.audio import audio_blocks
 from edge.bundles import TextModels
 from edge.textmatch import sentence_windows
 from edge.types import Segments, TimedItems
@@ -24,12 +24,12 @@ def _segments(items: list[dict], encoder) -> Segments:
 
 
 def conversation(path: Path, models: TextModels) -> tuple[Segments, TimedItems]:
-    """Transcribe a video's audio track once, whole; no audio track gives empty evidence."""
-    audio = load_audio(path)
-    if audio is None:
+    """Transcribe a video's audio track once, streamed; no audio track gives empty evidence."""
+    blocks = audio_blocks(path)
+    if blocks is None:
         words, language = [], None
     else:
-        transcript = models.transcriber.transcribe(audio)
+        transcript = models.transcriber.transcribe(blocks)
         words, language = transcript.words, transcript.language
     windows = sentence_windows(words)
     items = [{"start": w.start, "end": w.end, "text": w.text, "p": w.p} for w in words]

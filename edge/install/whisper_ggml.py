@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.install.convert import ConversionError
+from edge.install.ggml_quant import BLOCK, FTYPES, GGML_QNT_VERSION, QUANTIZE, TYPES
 
 GGML_MAGIC = 0x67676D6C
 CT2_VERSION = 6  # the binary layout read below, verified on faster-whisper-base's model.bin
@@ -231,8 +232,10 @@ def hparams(v: dict[str, np.ndarray]) -> dict[str, int]:
 
 # --- ggml output --------------------------------------------------------------------------------------
 
-def convert_ct2(model_bin: Path, vocabulary: Path, out: Path) -> None:
-    """Write whisper.cpp's ggml (f16) file for a CT2 Whisper model, as convert-pt-to-ggml.py would."""
+def convert_ct2(model_bin: Path, vocabulary: Path, out: Path, quant: str | None = None) -> None:
+    """Write whisper.cpp's ggml (f16) file for a CT2 Whisper model, as convert-pt-to-ggml.py would; with `quant`
+    ("q8_0", "q5_1") the 2-D weights are block-quantised as whisper.cpp's `quantize` tool writes them (the
+    float32 tensors and the 3-D convolution kernels stay as they are: whisper.cpp expects them so)."""
     v, _ = read_ct2(model_bin)
     proj = v.get("decoder/projection/weight")
     if proj is not None and proj is not v["decoder/embeddings/weight"] and not np.array_equal(
@@ -240,6 +243,8 @@ def convert_ct2(model_bin: Path, vocabulary: Path, out: Path) -> None:
         raise ConversionError("decoder projection is not tied to the token embedding; whisper.cpp ties them")
     try:
         hp = hparams(v)
+        if quant:
+            hp["ftype"] = GGML_QNT_VERSION * 1000 + FTYPES[quant]
         tensors = list(openai_tensors(v))  # names and views only: nothing is copied yet
     except KeyError as exc:
         raise ConversionError(f"{model_bin}: no variable {exc}; not a Whisper model") from None
@@ -256,13 +261,30 @@ def convert_ct2(model_bin: Path, vocabulary: Path, out: Path) -> None:
             if name in ("encoder.conv1.bias", "encoder.conv2.bias"):
                 data = data.reshape(-1, 1)  # ggml adds it to a [time, channels] tensor
             f16 = data.ndim >= 2 and name not in _F32_2D
-            data = np.ascontiguousarray(data, dtype="<f2" if f16 else "<f4")  # a view when already f16
+            quantised = quant and f16 and data.ndim == 2
+            if quantised and data.shape[1] % BLOCK:
+                raise ConversionError(f"{name}: rows of {data.shape[1]} values do not split into blocks of {BLOCK}")
+            kind = TYPES[quant] if quantised else int(f16)
             encoded = name.encode()
-            fh.write(struct.pack(f"<3i{data.ndim}i", data.ndim, len(encoded), int(f16), *data.shape[::-1]))
+            fh.write(struct.pack(f"<3i{data.ndim}i", data.ndim, len(encoded), kind, *data.shape[::-1]))
             fh.write(encoded)
-            fh.write(memoryview(data).cast("B"))
+            if quantised:  # from the float16 weights, as whisper.cpp's quantize reads them; in slices of rows
+                for row in range(0, data.shape[0], 4096):
+                    fh.write(QUANTIZE[quant](np.asarray(data[row:row + 4096], np.float16)))
+            else:
+                fh.write(memoryview(np.ascontiguousarray(data, dtype="<f2" if f16 else "<f4")).cast("B"))
 
 
 def convert(inputs: dict[str, Path], out: Path) -> None:
     """The model store's entry point: named, already verified inputs in, the ggml file out."""
     convert_ct2(inputs["model.bin"], inputs["vocabulary.txt"], out)
+
+
+def convert_q8_0(inputs: dict[str, Path], out: Path) -> None:
+    """As `convert`, with the weight matrices in Q8_0 (8-bit blocks)."""
+    convert_ct2(inputs["model.bin"], inputs["vocabulary.txt"], out, quant="q8_0")
+
+
+def convert_q5_1(inputs: dict[str, Path], out: Path) -> None:
+    """As `convert`, with the weight matrices in Q5_1 (5-bit blocks with a minimum)."""
+    convert_ct2(inputs["model.bin"], inputs["vocabulary.txt"], out, quant="q5_1")
