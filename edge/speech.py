@@ -111,10 +111,13 @@ class WhisperTranscriber:
     def transcribe(self, audio: np.ndarray | Iterable[np.ndarray]) -> Transcript:
         """One track (an array, or its blocks in order) -> its words, in the track's time base. The language is
         detected on the first chunk of speech and kept for the rest of the track."""
-        blocks = [audio] if isinstance(audio, np.ndarray) else audio
+        return self.transcribe_chunks(speech_chunks([audio] if isinstance(audio, np.ndarray) else audio, self.vad))
+
+    def transcribe_chunks(self, chunks: Iterable[Chunk]) -> Transcript:
+        """The words of these chunks of one track (what the gate passed; the bench also feeds whole tracks)."""
         language, words, stats = None, [], {"chunks": 0, "speech_s": 0.0, "rejected_segments": 0}
         self.last_threads = 0
-        for chunk in speech_chunks(blocks, self.vad):
+        for chunk in chunks:
             if language is None:  # threads measured once per track, and only when there is speech
                 self.last_threads = self.threads or speech_threads()
                 language = self._detect_language(chunk.audio)

@@ -269,8 +269,8 @@ def convert_ct2(model_bin: Path, vocabulary: Path, out: Path, quant: str | None 
             fh.write(struct.pack(f"<3i{data.ndim}i", data.ndim, len(encoded), kind, *data.shape[::-1]))
             fh.write(encoded)
             if quantised:  # from the float16 weights, as whisper.cpp's quantize reads them; in slices of rows
-                for row in range(0, data.shape[0], 4096):
-                    fh.write(QUANTIZE[quant](np.asarray(data[row:row + 4096], np.float16)))
+                fh.writelines(QUANTIZE[quant](np.asarray(data[row:row + 4096], np.float16))
+                              for row in range(0, data.shape[0], 4096))
             else:
                 fh.write(memoryview(np.ascontiguousarray(data, dtype="<f2" if f16 else "<f4")).cast("B"))
 
