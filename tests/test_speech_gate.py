@@ -15,18 +15,19 @@ SR = SAMPLE_RATE
 
 @pytest.fixture(scope="module")
 def vad(models_dir) -> SileroVad:
-    from edge.modelstore import model_path
+    from edge.bundles import VAD_MODEL
+    from edge.modelfiles import model_path
 
-    return SileroVad(model_path(models_dir, "vad-silero", "silero_vad_v6.onnx"))
+    return SileroVad(model_path(models_dir, VAD_MODEL, "silero_vad_v6.onnx"))
 
 
 @pytest.fixture(scope="module")
 def transcriber(models_dir, vad):
-    from edge.modelstore import model_path
+    from edge.bundles import SPEECH_FILE, SPEECH_MODEL
+    from edge.modelfiles import model_path
     from edge.speech import WhisperTranscriber
-    from edge.textsources import SPEECH_MODEL
 
-    return WhisperTranscriber(model_path(models_dir, "speech-whisper-base", SPEECH_MODEL), vad, threads=2)
+    return WhisperTranscriber(model_path(models_dir, SPEECH_MODEL, SPEECH_FILE), vad, threads=2)
 
 
 def tone(seconds: float, *freqs: float, level: float = 0.3) -> np.ndarray:
@@ -53,7 +54,7 @@ def noise(seconds: float, seed: int = 2) -> np.ndarray:
 
 def chunks_of(audio: np.ndarray, vad, block_s: float = 4.0):
     step = round(block_s * SR)
-    return list(speech_chunks((audio[i:i + step] for i in range(0, audio.size, step)), vad))
+    return list(speech_chunks((audio[i : i + step] for i in range(0, audio.size, step)), vad))
 
 
 def w(text: str, at: float = 0.0) -> Word:
@@ -61,9 +62,28 @@ def w(text: str, at: float = 0.0) -> Word:
 
 
 def test_sound_tags_are_dropped_whole_over_several_words():
-    words = [w("[BIRDS"), w("CHIRPING]"), w("Good"), w("(upbeat"), w("music)"), w("evening."), w("♪"), w("la"),
-             w("la"), w("♪"), w("Tonight"), w("[Music]"), w("*door"), w("slams*"), w("rain"), w("（拍手）"),
-             w("(dramatic"), w("music"), w("continues)."), w("now")]
+    words = [
+        w("[BIRDS"),
+        w("CHIRPING]"),
+        w("Good"),
+        w("(upbeat"),
+        w("music)"),
+        w("evening."),
+        w("♪"),
+        w("la"),
+        w("la"),
+        w("♪"),
+        w("Tonight"),
+        w("[Music]"),
+        w("*door"),
+        w("slams*"),
+        w("rain"),
+        w("（拍手）"),
+        w("(dramatic"),
+        w("music"),
+        w("continues)."),
+        w("now"),
+    ]
     assert [x.text for x in drop_sound_tags(words)] == ["Good", "evening.", "Tonight", "rain", "now"]
     # a tag still open when the segment ends takes the rest of it, and no more
     assert [x.text for x in drop_sound_tags([w("Hello"), w("[inaudible"), w("mumbling")])] == ["Hello"]
@@ -71,15 +91,18 @@ def test_sound_tags_are_dropped_whole_over_several_words():
 
 def test_whisper_rejection_rules_per_segment():
     assert doubtful(b" the the the the the the the the the the the the the the the the", -0.2)  # a loop
-    assert doubtful(b" Thank you.", -1.8)                                                         # a guess
+    assert doubtful(b" Thank you.", -1.8)  # a guess
     assert not doubtful(b" And now the weather forecast for tomorrow.", -0.3)
 
 
 def test_the_gate_finds_each_utterance_and_skips_the_pauses(vad):
     from speech_media import speak
 
-    said = ["Good morning, this is the first sentence.", "After a long pause comes the second one.",
-            "And here is the last thing we will say today."]
+    said = [
+        "Good morning, this is the first sentence.",
+        "After a long pause comes the second one.",
+        "And here is the last thing we will say today.",
+    ]
     parts, truth, at = [np.zeros(3 * SR, np.float32)], [], 3.0
     for i, text in enumerate(said):
         voice = speak(text, voice="en-gb" if i % 2 else "en-us")
@@ -91,18 +114,27 @@ def test_the_gate_finds_each_utterance_and_skips_the_pauses(vad):
     assert len(chunks) == len(said)  # 6 s pauses split chunks; the silence between is never passed on
     for chunk, (start, end) in zip(chunks, truth):
         assert chunk.start <= start + 0.05 and chunk.start + chunk.seconds >= end - 0.05  # every word inside
-        assert chunk.start >= start - 0.5 and chunk.start + chunk.seconds <= end + 0.5    # little else
-        np.testing.assert_array_equal(chunk.audio, audio[round(chunk.start * SR):][:chunk.audio.size])
+        assert chunk.start >= start - 0.5 and chunk.start + chunk.seconds <= end + 0.5  # little else
+        np.testing.assert_array_equal(chunk.audio, audio[round(chunk.start * SR) :][: chunk.audio.size])
     assert sum(c.seconds for c in chunks) < 0.5 * audio.size / SR
 
 
-@pytest.mark.parametrize("name, audio", [
-    ("chord", tone(20, 220, 277.2, 329.6)), ("tone", tone(20, 440)), ("sweep", None), ("melody", melody(20)),
-    ("noise", noise(20)), ("hum", tone(20, 50, 100, level=0.05)), ("clicks", None)])
+@pytest.mark.parametrize(
+    "name, audio",
+    [
+        ("chord", tone(20, 220, 277.2, 329.6)),
+        ("tone", tone(20, 440)),
+        ("sweep", None),
+        ("melody", melody(20)),
+        ("noise", noise(20)),
+        ("hum", tone(20, 50, 100, level=0.05)),
+        ("clicks", None),
+    ],
+)
 def test_the_gate_passes_nothing_of_music_tones_and_noise(vad, name, audio):
     if name == "sweep":
         t = np.arange(20 * SR) / SR
-        audio = (0.3 * np.sin(2 * np.pi * (200 * t + 40 * t ** 2))).astype(np.float32)
+        audio = (0.3 * np.sin(2 * np.pi * (200 * t + 40 * t**2))).astype(np.float32)
     if name == "clicks":
         audio = np.zeros(20 * SR, np.float32)
         audio[:: SR // 3] = 0.9
@@ -118,8 +150,13 @@ def test_music_and_tone_tracks_give_zero_words_through_the_indexer(tmp_path):
     small = (160, 120)
     write_video(folder / "melody.mp4", [("camera", 20)], size=small, fps=5, audio=melody(20))
     write_video(folder / "tone.mp4", [("coffee", 12)], size=small, fps=5, audio=tone(12, 1000))
-    write_video(folder / "chords.mp4", [("rocket", 15)], size=small, fps=5,
-                audio=tone(15, 261.6, 329.6, 392.0) * (0.6 + 0.4 * np.sign(np.sin(np.arange(15 * SR) / SR * 8))))
+    write_video(
+        folder / "chords.mp4",
+        [("rocket", 15)],
+        size=small,
+        fps=5,
+        audio=tone(15, 261.6, 329.6, 392.0) * (0.6 + 0.4 * np.sign(np.sin(np.arange(15 * SR) / SR * 8))),
+    )
     indexed = index_with_sources(folder, tmp_path / "home", ("conversation",))
     key = indexed["text"].key("conversation")
     for name in ("melody.mp4", "tone.mp4", "chords.mp4"):
@@ -128,8 +165,8 @@ def test_music_and_tone_tracks_give_zero_words_through_the_indexer(tmp_path):
 
 
 def test_streamed_and_whole_tracks_give_the_same_words(tmp_path, transcriber):
-    from speech_media import NEWS, compose
     from make_sample import write_video
+    from speech_media import NEWS, compose
 
     from edge.audio import audio_blocks, load_audio
 

@@ -60,7 +60,7 @@ def dequantize(kind: str, raw: bytes, n: int) -> np.ndarray:
         d = b[:, :2].copy().view("<f2").astype(np.float32)
         return (b[:, 2:].view(np.int8).astype(np.float32) * d).reshape(-1)[:n]
     b = np.frombuffer(raw, np.uint8).reshape(-1, 24)
-    d, m = (b[:, i:i + 2].copy().view("<f2").astype(np.float32) for i in (0, 2))
+    d, m = (b[:, i : i + 2].copy().view("<f2").astype(np.float32) for i in (0, 2))
     fifth = b[:, 4:8].copy().view("<u4")
     q = np.concatenate([b[:, 8:] & 0x0F, b[:, 8:] >> 4], axis=1).astype(np.uint32)
     q |= ((fifth >> np.arange(BLOCK, dtype=np.uint32)) & 1) << 4
