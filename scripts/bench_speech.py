@@ -280,6 +280,58 @@ def bench_ablation(models_dir: Path, vad, tracks, threads: int, seconds: float, 
     return rows
 
 
+LONG_SCRIPT = """
+import json, resource, sys, time
+from pathlib import Path
+from edge.appliance import Edge
+from edge.audio import audio_blocks, load_audio
+from edge.settings import load_settings
+mode, path = sys.argv[1], Path(sys.argv[2])
+transcriber = Edge(load_settings()).text.transcriber
+t = time.perf_counter()
+if mode == "whole":  # what edge.audio did before streaming: the track as one array, before Whisper sees it
+    words = len(load_audio(path))
+else:
+    words = len(transcriber.transcribe(audio_blocks(path)).words)
+print(json.dumps({"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "seconds": time.perf_counter() - t, "n": words, "stats": transcriber.last_stats}))
+"""
+
+
+def long_track(path: Path, hours: float) -> Path:
+    """An audio-only AAC file of `hours`, looping 5 minutes: one spoken sentence, then music and room tone."""
+    import av
+
+    if path.is_file():
+        return path
+    unit = np.concatenate([speak(MORE[0][1]), room_tone(120.0), music(60.0), room_tone(300.0)])[: 300 * SR]
+    tmp = path.with_suffix(".tmp.m4a")
+    with av.open(str(tmp), "w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=SR, layout="mono")
+        for _ in range(round(hours * 3600 / 300)):
+            for i in range(0, unit.size, SR * 10):
+                frame = av.AudioFrame.from_ndarray(unit[None, i:i + SR * 10], format="flt", layout="mono")
+                frame.sample_rate = SR
+                out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    os.replace(tmp, path)
+    return path
+
+
+def bench_long(models_dir: Path, hours: float, log) -> list[dict]:
+    """Peak memory of one long track: decoded whole (before streaming) vs streamed through gate and Whisper."""
+    track = long_track(Path(models_dir).parent / "cache" / f"bench-long-{hours:g}h.m4a", hours)
+    rows = []
+    for mode, label in (("whole", "decoded whole (before)"), ("stream", "streamed, transcribed (after)")):
+        proc = subprocess.run([sys.executable, "-c", LONG_SCRIPT, mode, str(track)], check=True,
+                              capture_output=True, text=True)
+        got = json.loads(proc.stdout.strip().splitlines()[-1])
+        log(f"speech long track {hours:g} h {label}: peak {got['peak_mib']:.0f} MiB in {got['seconds']:.0f} s {got}")
+        rows.append({"name": f"speech: peak RSS, {hours:g} h track {label}", "value": got["peak_mib"], "unit": "MiB",
+                     "note": f"{got['seconds']:.0f} s; {got['stats'] or ''}"})
+    return rows
+
+
 def main() -> None:
     from edge.settings import load_settings
 
@@ -289,9 +341,14 @@ def main() -> None:
     ap.add_argument("--ablation", action="store_true", help="also measure what each speed-up bought")
     ap.add_argument("--no-peer", action="store_true", help="skip faster-whisper")
     ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--long-hours", type=float, help="only the peak memory of a generated track this long")
     args = ap.parse_args()
-    rows = bench_speech(load_settings().models_dir, args.visual_video, args.threads, peer=not args.no_peer,
-                        ablation=args.ablation, reps=args.reps)
+    models_dir = load_settings().models_dir
+    if args.long_hours:
+        rows = bench_long(models_dir, args.long_hours, log=lambda m: print(m, file=sys.stderr))
+    else:
+        rows = bench_speech(models_dir, args.visual_video, args.threads, peer=not args.no_peer,
+                            ablation=args.ablation, reps=args.reps)
     print(json.dumps(rows, indent=2))
 
 
