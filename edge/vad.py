@@ -23,7 +23,8 @@ THRESHOLD = 0.5  # speech starts at this probability ...
 NEG_THRESHOLD = 0.35  # ... and ends below this one (hysteresis, as Silero's own get_speech_timestamps)
 MIN_SPEECH_S = 0.25  # shorter blips (a click, a note's attack) are not speech
 MIN_SILENCE_S = 0.3  # a stretch ends after this much quiet
-PAD_S = 0.3  # audio kept either side of a stretch: Whisper needs the onset of the first phoneme
+LEAD_S = 0.6  # audio kept before a stretch: the model is slow to rise on soft onsets (0.7 s on espeak's "The next")
+TAIL_S = 0.3  # and after it (its end is seen after MIN_SILENCE_S anyway)
 MAX_GAP_S = 1.5  # pauses up to this stay inside one chunk (one Whisper call); longer ones split chunks
 MAX_CHUNK_S = 30.0  # Whisper's window
 
@@ -91,7 +92,7 @@ class _StretchFinder:
 
     def feed(self, probs: np.ndarray) -> list[tuple[int, int]]:
         found = []
-        max_windows = int((MAX_CHUNK_S - 2 * PAD_S) * SAMPLE_RATE / WINDOW)
+        max_windows = int((MAX_CHUNK_S - LEAD_S - TAIL_S) * SAMPLE_RATE / WINDOW)
         for p in probs:
             i, self.window = self.window, self.window + 1
             if self._start is None:
@@ -148,7 +149,9 @@ class _Chunker:
         self.buffer, self.buffer_start, self.total = np.zeros(0, np.float32), 0, 0  # samples [start, total)
         self.group: list[tuple[int, int]] = []  # stretches of the chunk being gathered
         self.floor = 0  # a chunk never reaches back before the previous one's end
-        self.pad, self.gap, self.longest = (round(s * SAMPLE_RATE) for s in (PAD_S, MAX_GAP_S, MAX_CHUNK_S))
+        self.lead, self.tail, self.gap, self.longest = (
+            round(s * SAMPLE_RATE) for s in (LEAD_S, TAIL_S, MAX_GAP_S, MAX_CHUNK_S)
+        )
 
     def add(self, block: np.ndarray, stretches: list[tuple[int, int]], last: bool = False) -> Iterator[Chunk]:
         if block.size:
@@ -156,7 +159,8 @@ class _Chunker:
             self.total += block.size
         for stretch in stretches:
             if self.group and (
-                stretch[0] - self.group[-1][1] > self.gap or stretch[1] - self.group[0][0] + 2 * self.pad > self.longest
+                stretch[0] - self.group[-1][1] > self.gap
+                or stretch[1] - self.group[0][0] + self.lead + self.tail > self.longest
             ):
                 yield self._cut(next_start=stretch[0])
             self.group.append(stretch)
@@ -165,13 +169,13 @@ class _Chunker:
         if self.group and (last or min(heard_to, self.total) - self.group[-1][1] > self.gap):
             yield self._cut(next_start=None)
         keep_from = self.group[0][0] if self.group else min(heard_to, self.total)
-        keep_from = max(self.buffer_start, keep_from - self.pad, self.floor)
+        keep_from = max(self.buffer_start, keep_from - self.lead, self.floor)
         self.buffer, self.buffer_start = self.buffer[keep_from - self.buffer_start :], keep_from
 
     def _cut(self, next_start: int | None) -> Chunk:
         first, end = self.group[0][0], self.group[-1][1]
-        start = max(first - self.pad, self.buffer_start, self.floor)
-        stop = min(end + self.pad, self.total)
+        start = max(first - self.lead, self.buffer_start, self.floor)
+        stop = min(end + self.tail, self.total)
         if next_start is not None:  # the next chunk's padding must not overlap this one's: meet half-way
             stop = min(stop, max(end, (end + next_start) // 2))
         self.group, self.floor = [], stop

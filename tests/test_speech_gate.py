@@ -184,11 +184,11 @@ def test_word_times_stay_in_the_video_time_base_after_skipped_silence_and_music(
     from speech_media import speak
 
     lead = np.concatenate([melody(25), np.zeros(20 * SR, np.float32)])  # 45 s the gate skips
-    first, keyword = speak("The next train to"), speak("Edinburgh")
+    first, keyword = speak("The next train to the city leaves from"), speak("platform")
     gap = np.zeros(round(0.08 * SR), np.float32)
-    audio = np.concatenate([lead, first, gap, keyword, np.zeros(2 * SR, np.float32)])
+    audio = np.concatenate([lead, first, gap, keyword, gap, speak("seven."), np.zeros(2 * SR, np.float32)])
     start = (lead.size + first.size + gap.size) / SR
     transcript = transcriber.transcribe(audio)
-    assert transcriber.last_stats["speech_s"] < 6  # the music and silence never reached Whisper
-    (word,) = [x for x in transcript.words if "edinburgh" in x.text.lower()]
-    assert abs(word.start - start) <= 0.5 and abs(word.end - (start + keyword.size / SR)) <= 0.5
+    assert transcriber.last_stats["speech_s"] < 8  # the music and silence never reached Whisper
+    (word,) = [x for x in transcript.words if "platform" in x.text.lower()]
+    assert abs(word.start - start) <= 0.6 and abs(word.end - (start + keyword.size / SR)) <= 0.6  # DTW: ~0.4 s here
