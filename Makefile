@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 EDGE := $(VENV)/bin/edge
 SAMPLE := build/sample
 
-.PHONY: setup models providers system-deps demo test lint wheel-check bench clean
+.PHONY: setup models providers system-deps demo test lint wheel-check bench eval eval-fit clean
 
 setup: $(VENV)/.installed-$(RUNTIME)
 
@@ -70,6 +70,15 @@ wheel-check: models $(SAMPLE)/spans.json
 
 bench: models system-deps
 	$(PY) scripts/bench.py
+
+# Accuracy on the development set's report part (scripts/devset.py builds it once from Debian packages, then
+# edge index / edge classify through the CLI; minutes). Not part of `make test`.
+eval: models system-deps
+	$(PY) scripts/evaluate.py --table
+
+# The same on the fit part: IN-SAMPLE (what the score calibration was fitted on), for tuning only.
+eval-fit: models system-deps
+	$(PY) scripts/evaluate.py --part fit --table
 
 clean:
 	rm -rf build $(VENV)

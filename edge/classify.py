@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from edge.confidence import Confidence
 from edge.contract import MAX_TOTAL_DURATION_S, ApiError, ClassifyRequest
 from edge.scoring import ExactText, class_result, find_clips, finish_video, sample_scores, segment_clips
 from edge.store import Store, VideoRow
@@ -83,9 +84,11 @@ class EmbeddedPrompts:
 
 class Classifier:
     def __init__(self, store: Store, bundle, page_ttl_s: float = 300.0, cache_bytes: int = 256 << 20,
-                 text=None):
-        """`text` (edge.bundles.TextModels) makes conversation and text_in_video available."""
+                 text=None, confidence: Confidence | None = None):
+        """`text` (edge.bundles.TextModels) makes conversation and text_in_video available; `confidence` turns
+        sample scores into the API's clip and class scores (default: the fitted edge/data/scores.json)."""
         self.store, self.bundle, self.text, self.page_ttl_s = store, bundle, text, page_ttl_s
+        self.confidence = confidence or Confidence.load()
         self.available = (VISUAL,) if text is None else SOURCES
         self.segments = SegmentCache(store, cache_bytes)
         self._prompt_vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()  # clients repeat classes
@@ -190,19 +193,25 @@ class Classifier:
         semantic: dict[str, tuple] = {}  # per source, computed once for all classes
         results = []
         for c, spec in enumerate(request.classes):
-            clips = []
+            clips, scores = [], []
             for source in spec.options:
+                model = self.confidence[source]
                 if source != VISUAL and spec.conversation_option == EXACT_MATCH:
-                    clips += [clip for clip in self._exact(video, source).clips(spec.prompts)
-                              if clip.score >= request.thresholds.min_clip_score]
+                    found = self._exact(video, source).clips(spec.prompts)
+                    scores.append(model.exact_score([clip.score for clip in found]))
+                    clips += [clip for clip in found if clip.score >= request.thresholds.min_clip_score]
                     continue
                 if source not in semantic:
-                    semantic[source] = self._semantic(video, source, embedded)
-                starts, ends, scores, prompt_at = semantic[source]
+                    starts, ends, sample, prompt_at = self._semantic(video, source, embedded)
+                    sample = model.clip_scores(sample)
+                    semantic[source] = starts, ends, sample, prompt_at, model.video_scores(sample)
+                starts, ends, sample, prompt_at, video_scores = semantic[source]
+                scores.append(float(video_scores[c]))
                 clip_finder = find_clips if source == VISUAL else segment_clips
-                clips += clip_finder(starts, ends, scores[:, c], request.thresholds.min_clip_score, source,
+                clips += clip_finder(starts, ends, sample[:, c], request.thresholds.min_clip_score, source,
                                      lambda i, c=c: prompt_at(c, i))
-            entry = class_result(spec.name, clips, video.duration, request.thresholds, request.include_clips)
+            entry = class_result(spec.name, clips, video.duration, request.thresholds, request.include_clips,
+                                 max(scores))
             if entry:
                 results.append(entry)
         return finish_video(results, request.show_detailed_score)

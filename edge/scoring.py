@@ -5,10 +5,8 @@ Definitions (also in the README):
 - clip: a maximal run of consecutive segments of one source whose sample score >= min_clip_score;
   start = first segment's start, end = last segment's end, score = the run's peak, prompt = the prompt at the peak.
 - duration_ratio: length of the union of the class's clips (all sources) / video duration.
-- class score: peak confidence raised by how much of the video supports it:
-  m = max clip score / 100, c = sum(clip length * clip score / 100) / duration (capped at 1),
-  score = 100 * (1 - (1 - m) * (1 - m * c)).  A single short spike scores m; a class that holds
-  strongly over much of the video approaches 100; weak scores everywhere stay weak.
+- class score: the probability that the class is in the video, x 100, from the whole series of its sample
+  scores (edge.confidence); it does not depend on the thresholds.
 """
 
 from __future__ import annotations
@@ -114,20 +112,11 @@ def union_length(clips: list[Clip], duration: float) -> float:
     return total
 
 
-def class_score(clips: list[Clip], duration: float) -> float:
-    if not clips:
-        return 0.0
-    peak = max(c.score for c in clips) / 100.0
-    support = min(1.0, sum((c.end - c.start) * c.score / 100.0 for c in clips) / duration)
-    return 100.0 * (1.0 - (1.0 - peak) * (1.0 - peak * support))
-
-
 def class_result(name: str, clips: list[Clip], duration: float, thresholds: Thresholds,
-                 include_clips: bool) -> dict | None:
-    """The response entry for one class of one video, or None when it misses a threshold."""
+                 include_clips: bool, score: float) -> dict | None:
+    """The response entry for one class of one video (its class score given), or None when it misses a threshold."""
     if not clips:
         return None
-    score = class_score(clips, duration)
     ratio = min(1.0, union_length(clips, duration) / duration)
     if score < thresholds.min_video_score or ratio < thresholds.min_duration_ratio:
         return None
