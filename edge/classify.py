@@ -197,8 +197,8 @@ class Classifier:
             for source in spec.options:
                 model = self.confidence[source]
                 if source != VISUAL and spec.conversation_option == EXACT_MATCH:
-                    found = self._exact(video, source).clips(spec.prompts)
-                    scores.append(model.exact_score([clip.score for clip in found]))
+                    found, fuzzy = self._exact(video, source).matches(spec.prompts)
+                    scores.append(model.exact_score([clip.score for clip in found], fuzzy))
                     clips += [clip for clip in found if clip.score >= request.thresholds.min_clip_score]
                     continue
                 if source not in semantic:

@@ -15,8 +15,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from edge import soundalike
 from edge.textmatch import SpokenWords, normalise, runs_hold, word_runs
 from edge.types import CONVERSATION, Clip, Thresholds
+
+FUZZY_WEIGHT = 0.7  # a sound-alike hit scores lower than a word-for-word one
 
 
 def sample_scores(vectors: np.ndarray, prompt_matrix: np.ndarray, offset: np.ndarray, class_starts: np.ndarray,
@@ -73,7 +76,8 @@ class ExactText:
     Spoken words: every occurrence of a prompt, from its first word's start to its last word's end.
     On-screen text: every text span holding a prompt. A clip's score is the reader's confidence in what it
     read (mean token probability of the words, or the OCR confidence), x 100, lowered by 10% when a
-    misread character had to be tolerated.
+    misread character had to be tolerated. When a spoken prompt is not found word for word, runs of words that
+    sound and look like it (edge.soundalike) are taken instead, at FUZZY_WEIGHT x similarity x confidence.
     """
 
     def __init__(self, items: list[dict], option: str):
@@ -83,7 +87,25 @@ class ExactText:
         else:
             self._screen = [word_runs(normalise(i["text"])) for i in items]
 
+    def matches(self, prompts: tuple[str, ...]) -> tuple[list[Clip], bool]:
+        """The prompts' clips, and whether they come from the sound-alike fallback alone."""
+        clips = self.clips(prompts)
+        if clips or self.option != CONVERSATION:
+            return clips, False
+        fuzzy = []
+        for prompt in prompts:
+            words = normalise(prompt)
+            if len(words) != 1:
+                continue
+            for hit in soundalike.find(self._spoken.tokens, words[0]):
+                a, b = self._spoken.owner(hit.first), self._spoken.owner(hit.last)
+                p = float(np.mean([w["p"] for w in self.items[a:b + 1]]))
+                score = 100.0 * FUZZY_WEIGHT * hit.similarity * p
+                fuzzy.append(Clip(self.items[a]["start"], self.items[b]["end"], score, self.option, prompt))
+        return fuzzy, bool(fuzzy)
+
     def clips(self, prompts: tuple[str, ...]) -> list[Clip]:
+        """Word-for-word clips of the prompts."""
         clips = []
         if self.option == CONVERSATION:
             for prompt in prompts:

@@ -47,6 +47,14 @@ class SpokenWords:
         for k, token in enumerate(self._tokens):
             self._at[token].append(k)
 
+    @property
+    def tokens(self) -> list[str]:
+        return self._tokens
+
+    def owner(self, token: int) -> int:
+        """The spoken word a token came from."""
+        return self._owner[token]
+
     def find(self, prompt: str) -> list[tuple[int, int]]:
         """(first, last) spoken word of every occurrence of the prompt's words, consecutive and whole."""
         target = normalise(prompt)

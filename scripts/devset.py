@@ -210,7 +210,23 @@ def mixed_videos(part: str, ctx: Context) -> tuple[dict, list[Job]]:
     return pools.classes(), jobs
 
 
-MAKERS: list[Callable[[str, Context], tuple[dict, list[Job]]]] = [mixed_videos]
+def name_videos(part: str, ctx: Context) -> tuple[dict, list[Job]]:
+    """Rare names in varied voices and speeds (exact_match when the recogniser mishears), with sound-alikes."""
+    pools = Pools(part, ctx.media)
+    jobs = []
+    for i in range(4):
+        rng = _rng(part, "names", i)
+        plan = plan_video(pools, rng, audio="room", shots=2)
+        chosen = [pools.names[(2 * i + k) % len(pools.names)] for k in range(2)]
+        pieces = [_carrier(rng, name, f"name:{name}") for name, _ in chosen]
+        pieces.append(_carrier(rng, _pick(rng, _pick(rng, pools.names)[1]), None))
+        plan["audio"]["pieces"] = [{"parts": p, "voice": _pick(rng, dc.VOICES), "speed": int(_pick(rng, dc.SPEEDS))}
+                                   for p in pieces]
+        jobs.append(Job(f"names{i}.mp4", plan, _render_plan(plan)))
+    return pools.classes(), jobs
+
+
+MAKERS: list[Callable[[str, Context], tuple[dict, list[Job]]]] = [mixed_videos, name_videos]
 
 
 def _plan_key(plan: dict) -> str:

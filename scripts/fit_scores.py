@@ -86,8 +86,10 @@ def collect(store_home: Path, truth: dict, part: str = "fit") -> dict:
             item = {"file": v["file"], "starts": starts.tolist(), "ends": ends.tolist(), "scores": scores.T.tolist(),
                     "classes": list(semantic)}
             if exact and source != "visual":
-                item["exact"] = {n: [c.score for c in classifier._exact(row, source).clips(tuple(spec["prompts"]))]
-                                 for n, spec in exact.items()}
+                item["exact"] = {}
+                for n, spec in exact.items():
+                    found, fuzzy = classifier._exact(row, source).matches(tuple(spec["prompts"]))
+                    item["exact"][n] = {"confidences": [c.score for c in found], "fuzzy": fuzzy}
             rows.append(item)
         data[source] = rows
     return data
@@ -148,8 +150,8 @@ def fit(data: dict, truth: dict) -> dict:
             for r in rows:
                 v = by_file[r["file"]]
                 present = {s["label"] for s in v["segments"] if s["source"] == source}
-                for c, confidences in r.get("exact", {}).items():
-                    ex.append(cf.exact_features(confidences, False))
+                for c, found in r.get("exact", {}).items():
+                    ex.append(cf.exact_features(found["confidences"], found["fuzzy"]))
                     ey.append(c in present)
             ex, ey = np.asarray(ex), np.asarray(ey, float)
             exact_w = fit_logistic(ex, ey, l2=3.0)
