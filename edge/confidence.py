@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-SCORES_FILE = Path(__file__).resolve().parent.parent / "calibration" / "scores.json"
+from edge.modelfiles import DATA_DIR
+
+SCORES_FILE = DATA_DIR / "scores.json"
 SEMANTIC_FEATURES = ("peak", "top3", "support", "mean")
 EXACT_FEATURES = ("peak", "log_count", "fuzzy_only")
 _EPS = 1e-4

@@ -56,17 +56,13 @@ def collect(store_home: Path, truth: dict, part: str = "fit") -> dict:
     import os
 
     os.environ["EDGE_HOME"] = str(store_home)
-    from edge.bundles import load_visual_bundle
+    from edge.appliance import Edge
     from edge.classify import Classifier
-    from edge.config import load_settings
     from edge.contract import parse_request
-    from edge.store import Store
-    from edge.textsources import TextModels
 
-    settings = load_settings()
+    edge = Edge()
     identity = cf.Confidence({s: cf.SourceModel(1.0, 0.0, (0, 1, 0, 0, 0), (0, 1, 0, 0)) for s in SOURCES})
-    classifier = Classifier(Store(settings.db_path), load_visual_bundle(settings), text=TextModels(settings),
-                            confidence=identity)
+    classifier = Classifier(edge.store, edge.bundle, text=edge.text, confidence=identity)
     videos = {Path(v.path).resolve(): v for v in classifier.store.videos()}
     root = (Path("build/devset") / part).resolve().parent
     data = {}
