@@ -27,17 +27,23 @@ import eval_metrics as em  # noqa: E402
 from edge import confidence as cf  # noqa: E402
 
 SOURCES = ("visual", "conversation", "text_in_video")
+PEAK_PRIOR = [0.0, 1.0, 0.0, 0.0, 0.0]  # intercept, then the weights of cf.SEMANTIC_FEATURES
+EXACT_PRIOR = [0.0, 1.0, 0.0, 0.0]  # intercept, then cf.EXACT_FEATURES
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 50) -> np.ndarray:
-    """Weights (intercept first) maximising the log-likelihood minus l2/2 * |slopes|^2 (Newton steps)."""
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, prior: np.ndarray | None = None,
+                 iterations: int = 50) -> np.ndarray:
+    """Weights (intercept first) maximising the log-likelihood minus l2/2 * |w - prior|^2 (Newton steps).
+
+    The prior (default 0) is where few examples leave the weights: for the video and exact models it is
+    "score = the best clip's probability" (weight 1 on the peak), so a source with little fit data stays sane."""
     x1 = np.hstack([np.ones((len(x), 1)), x])
-    w = np.zeros(x1.shape[1])
+    prior = np.zeros(x1.shape[1]) if prior is None else np.asarray(prior, float)
+    w = prior.copy()
     penalty = np.full(x1.shape[1], l2)
-    penalty[0] = 1e-6
     for _ in range(iterations):
         p = 1 / (1 + np.exp(-(x1 @ w)))
-        grad = x1.T @ (p - y) + penalty * w
+        grad = x1.T @ (p - y) + penalty * (w - prior)
         hess = (x1 * (p * (1 - p))[:, None]).T @ x1 + np.diag(penalty)
         step = np.linalg.solve(hess, grad)
         w -= step
@@ -122,7 +128,8 @@ def fit(data: dict, truth: dict) -> dict:
             v = by_file[r["file"]]
             if v.get("expect") == "error_or_partial":
                 continue
-            probs = model.clip_scores(np.asarray(r["scores"], float).T.reshape(len(r["starts"]), -1)) / 100.0
+            raw = np.asarray(r["scores"], float).reshape(len(r["classes"]), len(r["starts"])).T
+            probs = model.clip_scores(raw) / 100.0
             f = cf.semantic_features(probs)
             present = {s["label"] for s in v["segments"] if s["source"] == source}
             unsure = {s["label"] for s in v["ambiguous"] if s["source"] == source}
@@ -132,7 +139,7 @@ def fit(data: dict, truth: dict) -> dict:
                 feats.append(f[k])
                 labels.append(c in present)
         fx, fy = np.asarray(feats), np.asarray(labels, float)
-        video_w = fit_logistic(fx, fy, l2=1.0)
+        video_w = fit_logistic(fx, fy, l2=1.0, prior=PEAK_PRIOR)
         p = 1 / (1 + np.exp(-(video_w[0] + fx @ video_w[1:])))
         entry = {"clip": {"a": round(float(clip_w[1]), 4), "b": round(float(clip_w[0]), 4)},
                  "video": {"weights": [round(float(w), 4) for w in video_w]}}
@@ -150,7 +157,7 @@ def fit(data: dict, truth: dict) -> dict:
                     ex.append(cf.exact_features(found["confidences"], found["fuzzy"]))
                     ey.append(c in present)
             ex, ey = np.asarray(ex), np.asarray(ey, float)
-            exact_w = fit_logistic(ex, ey, l2=3.0)
+            exact_w = fit_logistic(ex, ey, l2=3.0, prior=EXACT_PRIOR)
             entry["exact"] = {"weights": [round(float(w), 4) for w in exact_w]}
             pe = 1 / (1 + np.exp(-(exact_w[0] + ex @ exact_w[1:])))
             stats.update(exact_pairs=int(len(ey)), exact_positives=int(ey.sum()), exact_log_loss=log_loss(pe, ey))
