@@ -84,7 +84,7 @@ class Confidence:
         self.models = models
 
     @classmethod
-    def load(cls, path: Path = SCORES_FILE) -> "Confidence":
+    def load(cls, path: Path = SCORES_FILE) -> Confidence:
         spec = json.loads(Path(path).read_text())
         if spec.get("kind") != "clip-and-video-logistic":
             raise ValueError(f"{path}: unsupported score calibration kind {spec.get('kind')!r}")

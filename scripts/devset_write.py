@@ -10,9 +10,8 @@ from collections import deque
 from pathlib import Path
 
 import av
-import numpy as np
-
 import devset_media as dm
+import numpy as np
 import text_video
 from make_sample import SR, _audio_frames, _render_span, add_video_stream, room_tone
 from text_video import TextItem, overlay

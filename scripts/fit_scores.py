@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import eval_metrics as em  # noqa: E402
+
 from edge import confidence as cf  # noqa: E402
 
 SOURCES = ("visual", "conversation", "text_in_video")
