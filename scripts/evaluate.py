@@ -63,8 +63,8 @@ def responses_for(source: str, classes: dict, ids: dict[str, str], thresholds: d
     return out
 
 
-def evaluate(out: Path, part: str, work: Path) -> dict:
-    truth = devset.build(out, out / "cache", parts=devset.PARTS)
+def evaluate(out: Path, part: str, work: Path, cache: Path, limit: int | None = None) -> dict:
+    truth = devset.build(out, cache, limit, parts=devset.PARTS)
     videos = [v for v in truth["videos"] if v["part"] == part]
     home = work / part
     home.mkdir(parents=True, exist_ok=True)
@@ -134,9 +134,11 @@ def main(argv=None) -> None:
     ap.add_argument("--part", choices=devset.PARTS, default="report")
     ap.add_argument("--devset", type=Path, default=Path("build/devset"))
     ap.add_argument("--work", type=Path, default=Path("build/eval"), help="stores kept per part")
+    ap.add_argument("--cache", type=Path, default=Path("build/devset/cache"), help="downloaded packages")
+    ap.add_argument("--limit", type=int, help="only the first N videos of each part (a quick check of the tooling)")
     ap.add_argument("--table", action="store_true", help="print a table instead of JSON")
     args = ap.parse_args(argv)
-    result = evaluate(args.devset, args.part, args.work)
+    result = evaluate(args.devset, args.part, args.work, args.cache, args.limit)
     print(table(result) if args.table else json.dumps(result, indent=1))
 
 
