@@ -169,7 +169,9 @@ class Classifier:
         starts, ends, vectors = segments
         matrix, offset = embedded.matrices[_encoder_for(source)]
         calibration = self.bundle.calibration if source == VISUAL else self.text.calibration
-        scores, features = sample_scores(vectors, matrix, offset, embedded.class_starts, calibration.to_score)
+        # the clip-level probability folded into the sample calibration: one logistic per score, not two
+        to_score = self.confidence[source].compose(calibration).to_score
+        scores, features = sample_scores(vectors, matrix, offset, embedded.class_starts, to_score)
         bounds = list(embedded.class_starts) + [len(embedded.prompts)]
 
         def prompt_at(c: int, i: int) -> str:
@@ -203,7 +205,6 @@ class Classifier:
                     continue
                 if source not in semantic:
                     starts, ends, sample, prompt_at = self._semantic(video, source, embedded)
-                    sample = model.clip_scores(sample)
                     semantic[source] = starts, ends, sample, prompt_at, model.video_scores(sample)
                 starts, ends, sample, prompt_at, video_scores = semantic[source]
                 scores.append(float(video_scores[c]))

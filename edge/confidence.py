@@ -16,11 +16,12 @@ A class found through several sources takes the highest of its per-source probab
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from edge.calibration import Calibration
 from edge.modelfiles import DATA_DIR
 
 SCORES_FILE = DATA_DIR / "scores.json"
@@ -39,8 +40,9 @@ def semantic_features(probs: np.ndarray) -> np.ndarray:
     if probs.shape[0] == 0:
         nothing = logit(np.array(0.0))
         return np.tile([nothing, nothing, 0.0, nothing], (probs.shape[1], 1))
-    top = -np.sort(-probs, axis=0)[:3]
-    return np.stack([logit(top[0]), logit(top.mean(axis=0)), (probs >= 0.5).mean(axis=0), logit(probs.mean(axis=0))],
+    k = min(3, probs.shape[0])
+    top = -np.partition(-probs, k - 1, axis=0)[:k]  # the best three, unordered: O(S) per class
+    return np.stack([logit(top.max(axis=0)), logit(top.mean(axis=0)), (probs >= 0.5).mean(axis=0), logit(probs.mean(axis=0))],
                     axis=1)
 
 
@@ -63,6 +65,12 @@ class SourceModel:
     def clip_scores(self, sample_scores: np.ndarray) -> np.ndarray:
         """Sample scores (0-100) -> clip-level probabilities x 100, elementwise and monotonic."""
         return (100.0 * _sigmoid(self.clip_a * logit(sample_scores / 100.0) + self.clip_b)).astype(np.float32)
+
+    def compose(self, calibration: Calibration) -> Calibration:
+        """The sample calibration followed by clip_scores, as one logistic: a sample score is
+        sigmoid(a (x - b)), so sigmoid(clip_a logit(s) + clip_b) = sigmoid(clip_a a (x - b) + clip_b)."""
+        a = self.clip_a * calibration.a
+        return replace(calibration, a=a, b=calibration.b - self.clip_b / a)
 
     def video_scores(self, clip_scores: np.ndarray) -> np.ndarray:
         """[S, C] clip-level scores of a source's samples -> [C] class scores (0-100)."""

@@ -61,3 +61,12 @@ def test_class_result_reports_the_given_score_and_applies_thresholds():
     assert entry["score"] == 80.0 and entry["duration_ratio"] == 0.5
     assert class_result("cat", clips, 10.0, Thresholds(min_video_score=81), True, score=80.0) is None
     assert class_result("cat", [], 10.0, Thresholds(), True, score=80.0) is None
+
+
+def test_composed_calibration_equals_sample_score_then_clip_probability():
+    from edge.calibration import Calibration
+
+    calibration, model = Calibration(a=1.5, b=1.9), SourceModel(clip_a=0.7, clip_b=-1.2)
+    x = np.linspace(-3, 6, 50).astype(np.float32)
+    np.testing.assert_allclose(model.compose(calibration).to_score(x), model.clip_scores(calibration.to_score(x)),
+                               rtol=1e-4, atol=1e-3)
