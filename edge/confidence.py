@@ -9,7 +9,8 @@ of anything the API returns. Per source, fitted on the development set's fit par
 - video: a logistic regression over the whole series of a class's clip-level probabilities in a video (peak,
   the mean of the best three, the share of samples at >= 0.5, the mean), so a class that is weakly similar
   everywhere (correlated samples) is not added up into certainty. Exact matches use the best reader
-  confidence and the number of matches (log), and whether only the fuzzy fallback found them.
+  confidence and the number of matches (log), and whether only a tolerant reading found them (the sound-alike
+  fallback for speech, a tolerated OCR error on screen).
 A class found through several sources takes the highest of its per-source probabilities.
 """
 

@@ -88,9 +88,13 @@ class ExactText:
             self._screen = [word_runs(normalise(i["text"])) for i in items]
 
     def matches(self, prompts: tuple[str, ...]) -> tuple[list[Clip], bool]:
-        """The prompts' clips, and whether they come from the sound-alike fallback alone."""
+        """The prompts' clips, and whether only a tolerant reading found them (the sound-alike fallback for
+        speech, a tolerated OCR character error on screen): such hits are often a different word."""
+        if self.option != CONVERSATION:
+            clips, exact = self._screen_clips(prompts)
+            return clips, bool(clips) and not exact
         clips = self.clips(prompts)
-        if clips or self.option != CONVERSATION:
+        if clips:
             return clips, False
         fuzzy = []
         for prompt in prompts:
@@ -105,14 +109,19 @@ class ExactText:
         return fuzzy, bool(fuzzy)
 
     def clips(self, prompts: tuple[str, ...]) -> list[Clip]:
-        """Word-for-word clips of the prompts."""
+        """Clips of the prompts: word for word in speech; on screen with one OCR error tolerated."""
+        if self.option != CONVERSATION:
+            return self._screen_clips(prompts)[0]
         clips = []
-        if self.option == CONVERSATION:
-            for prompt in prompts:
-                for a, b in self._spoken.find(prompt):
-                    p = float(np.mean([w["p"] for w in self.items[a:b + 1]]))
-                    clips.append(Clip(self.items[a]["start"], self.items[b]["end"], 100.0 * p, self.option, prompt))
-            return clips
+        for prompt in prompts:
+            for a, b in self._spoken.find(prompt):
+                p = float(np.mean([w["p"] for w in self.items[a:b + 1]]))
+                clips.append(Clip(self.items[a]["start"], self.items[b]["end"], 100.0 * p, self.option, prompt))
+        return clips
+
+    def _screen_clips(self, prompts: tuple[str, ...]) -> tuple[list[Clip], bool]:
+        """On-screen clips, and whether any of them holds a prompt exactly."""
+        clips, any_exact = [], False
         targets = [(prompt, "".join(normalise(prompt))) for prompt in prompts]
         for item, runs in zip(self.items, self._screen):
             for prompt, target in targets:
@@ -120,8 +129,9 @@ class ExactText:
                 if exact or runs_hold(runs, target):
                     score = 100.0 * item["confidence"] * (1.0 if exact else 0.9)
                     clips.append(Clip(item["start"], item["end"], score, self.option, prompt))
+                    any_exact = any_exact or exact
                     break
-        return clips
+        return clips, any_exact
 
 
 def union_length(clips: list[Clip], duration: float) -> float:

@@ -56,3 +56,12 @@ def test_short_or_multi_word_prompts_get_no_fallback():
 def test_on_screen_text_has_no_sound_alike_fallback():
     items = [{"start": 0.0, "end": 2.0, "text": "KIRK KAULDIE", "confidence": 0.9}]
     assert ExactText(items, "text_in_video").matches(("Kirkcaldy",)) == ([], False)
+
+
+def test_a_tolerated_ocr_error_is_reported_as_not_exact():
+    items = [{"start": 0.0, "end": 2.0, "text": "HOSTEL", "confidence": 0.9},
+             {"start": 3.0, "end": 5.0, "text": "GRAND HOTEL", "confidence": 0.8}]
+    clips, tolerant_only = ExactText(items[:1], "text_in_video").matches(("hotel",))
+    assert len(clips) == 1 and tolerant_only and clips[0].score == pytest.approx(81.0)
+    clips, tolerant_only = ExactText(items, "text_in_video").matches(("hotel",))
+    assert len(clips) == 2 and not tolerant_only
