@@ -105,7 +105,8 @@ def text_pairs(examples: Path) -> tuple[np.ndarray, np.ndarray]:
 def image_pairs(examples: Path) -> tuple[np.ndarray, np.ndarray, str]:
     spec = json.loads(examples.read_text())
     settings = load_settings()
-    feature = "cosine" if settings.visual_bundle != "conse" else "zscore"
+    # centered: a frame close to every prompt (many animals are close to "a bird") loses its own mean similarity
+    feature = "cosine" if settings.visual_bundle != "conse" else "zscore_centered"
     bundle = load_visual_bundle(settings, {"kind": "logistic", "feature": feature, "a": 1.0, "b": 0.0})
 
     prompts = list(dict.fromkeys([p for item in spec["images"] for p in item["positive"] + item["related"]]
