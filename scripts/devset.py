@@ -229,6 +229,18 @@ def name_videos(part: str, ctx: Context) -> tuple[dict, list[Job]]:
 MAKERS: list[Callable[[str, Context], tuple[dict, list[Job]]]] = [mixed_videos, name_videos]
 
 
+# Stamps that carry words of their own (road signs: STOP, SCHOOL, ...): a text class they fit is neither
+# required nor wrong anywhere in the video.
+TEXT_ON_STAMPS = {"town/roadsigns": "street"}
+
+
+def derived_ambiguous(plan: dict, duration: float) -> list[dict]:
+    labels = {label for shot in plan.get("shots", []) for stamp in shot.get("stamps", [])
+              for folder, label in TEXT_ON_STAMPS.items() if stamp.startswith(folder + "/")}
+    return [{"label": lb, "source": "text_in_video", "start": 0.0, "end": duration, "derived": True}
+            for lb in sorted(labels)]
+
+
 def _plan_key(plan: dict) -> str:
     return hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -263,6 +275,8 @@ def build(out: Path, cache: Path, limit: int | None = None, parts=PARTS) -> dict
             if not (entry and entry.get("plan_key") == key and path.exists()):
                 print(f"event=render file={rel}", file=sys.stderr)
                 entry = {"file": rel, "part": part, "plan_key": key, "expect": None, **job.render(path, ctx)}
+            entry["ambiguous"] = [a for a in entry["ambiguous"] if not a.get("derived")] + derived_ambiguous(
+                job.plan, entry["duration"])
             truth["videos"].append(entry)
     truth_path.write_text(json.dumps(truth, indent=1) + "\n")
     return truth
