@@ -155,8 +155,9 @@ def fit(data: dict, truth: dict) -> dict:
                 v = by_file[r["file"]]
                 present = {s["label"] for s in v["segments"] if s["source"] == source}
                 for c, found in r.get("exact", {}).items():
-                    ex.append(cf.exact_features(found["confidences"], found["fuzzy"]))
-                    ey.append(c in present)
+                    if found["confidences"]:  # without a match the score is 0 by rule
+                        ex.append(cf.exact_features(found["confidences"], found["fuzzy"]))
+                        ey.append(c in present)
             ex, ey = np.asarray(ex), np.asarray(ey, float)
             exact_w = fit_logistic(ex, ey, l2=3.0, prior=EXACT_PRIOR)
             entry["exact"] = {"weights": [round(float(w), 4) for w in exact_w]}
