@@ -7,7 +7,8 @@ Reads the fit part's store (build/eval/fit/home), scores every indexed video aga
 the sample calibration alone, and fits per source, by logistic regression (maximum likelihood, a little L2 on
 the slopes):
 - clip: P(class there at a sample | sample score), labels from the ground-truth segments of each sample's time;
-- video: P(class in the video | features of its clip-level series), one pair per (video, class);
+- video: P(class in the video | features of its clip-level series), one pair per (video, class), every slope
+  >= 0 (monotonic: more evidence never lowers the score);
 - exact: P(class in the video | best reader confidence, number of matches, fallback-only).
 Ambiguous spans are left out of every fit. The fit's numbers (pairs, positives, log-loss, in-sample
 reliability) go into the file beside the weights.
@@ -51,6 +52,22 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, prior: np.ndarra
         if np.abs(step).max() < 1e-8:
             break
     return w
+
+
+def fit_monotonic(x: np.ndarray, y: np.ndarray, l2: float, prior: list[float]) -> np.ndarray:
+    """fit_logistic with every slope >= 0 (more evidence never lowers a score): a feature whose slope comes out
+    negative is dropped (slope 0) and the rest refitted."""
+    active = list(range(x.shape[1]))
+    while True:
+        sub = fit_logistic(x[:, active], y, l2, np.asarray(prior)[[0] + [k + 1 for k in active]])
+        negative = [k for k, w in zip(active, sub[1:]) if w < 0]
+        if not negative:
+            w = np.zeros(x.shape[1] + 1)
+            w[0] = sub[0]
+            for k, v in zip(active, sub[1:]):
+                w[k + 1] = v
+            return w
+        active.remove(min(negative, key=lambda k: sub[1 + active.index(k)]))
 
 
 def log_loss(p: np.ndarray, y: np.ndarray) -> float:
@@ -140,7 +157,7 @@ def fit(data: dict, truth: dict) -> dict:
                 feats.append(f[k])
                 labels.append(c in present)
         fx, fy = np.asarray(feats), np.asarray(labels, float)
-        video_w = fit_logistic(fx, fy, l2=1.0, prior=PEAK_PRIOR)
+        video_w = fit_monotonic(fx, fy, 1.0, PEAK_PRIOR)
         p = 1 / (1 + np.exp(-(video_w[0] + fx @ video_w[1:])))
         entry = {"clip": {"a": round(float(clip_w[1]), 4), "b": round(float(clip_w[0]), 4)},
                  "video": {"weights": [round(float(w), 4) for w in video_w]}}
@@ -159,7 +176,7 @@ def fit(data: dict, truth: dict) -> dict:
                         ex.append(cf.exact_features(found["confidences"], found["fuzzy"]))
                         ey.append(c in present)
             ex, ey = np.asarray(ex), np.asarray(ey, float)
-            exact_w = fit_logistic(ex, ey, l2=3.0, prior=EXACT_PRIOR)
+            exact_w = fit_monotonic(ex, ey, 3.0, EXACT_PRIOR)
             entry["exact"] = {"weights": [round(float(w), 4) for w in exact_w]}
             pe = 1 / (1 + np.exp(-(exact_w[0] + ex @ exact_w[1:])))
             stats.update(exact_pairs=int(len(ey)), exact_positives=int(ey.sum()), exact_log_loss=log_loss(pe, ey))
