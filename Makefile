@@ -39,7 +39,7 @@ demo: models $(SAMPLE)/spans.json $(SAMPLE)/demo-truth.json
 	$(EDGE) index $(SAMPLE) --name sample > /dev/null
 	$(EDGE) classify --video $(SAMPLE)/cat_coffee.mp4 --video $(SAMPLE)/rocket.mp4 \
 	  --class 'cat: a cat; kitten' --class 'coffee: a cup of coffee' --options visual \
-	  --include-clips --show-detailed-score
+	  --include-clips --show-detailed-score --min-video-score 50
 	$(EDGE) classify --video $(SAMPLE)/news.mp4 --video $(SAMPLE)/rocket.mp4 \
 	  --class 'weather: weather forecast' --class 'music: saxophone' --options conversation \
 	  --include-clips --min-clip-score 50 --min-duration-ratio 0.1
