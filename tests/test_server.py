@@ -45,12 +45,13 @@ def _assert_error(response: httpx.Response, status: int, code: str) -> None:
 
 
 def test_sdk_classifies_cat_and_coffee(client, server):
+    # class scores are probabilities (edge/data/scores.json): both photos are found more likely than not
     result = client.classify.videos([server["videos"]["cat_coffee.mp4"]], ["visual"], CLASSES, include_clips=True,
-                                    show_detailed_score=True)
+                                    show_detailed_score=True, threshold={"min_video_score": 50})
     assert len(result.data) == 1 and result.data[0].video_id == server["videos"]["cat_coffee.mp4"]
     classes = {c.name: c for c in result.data[0].classes}
     assert set(classes) == {"cat", "coffee"}
-    assert all(c.score >= 75 and c.clips and c.detailed_scores for c in classes.values())
+    assert all(c.score >= 50 and c.clips and c.detailed_scores for c in classes.values())
     assert result.page_info.total_results == 1 and result.page_info.next_page_token == ""
 
 

@@ -74,7 +74,7 @@ def _classify(site, video_ids: list[str], **extra) -> dict:
         "options": ["visual"],
         "classes": CLASSES,
         "include_clips": True,
-        "threshold": {"min_duration_ratio": 0.05},
+        "threshold": {"min_duration_ratio": 0.05, "min_video_score": 50},  # scores are probabilities
         **extra,
     }
     reply = httpx.post(f"{site['base']}/v1.2/classify", json=body, headers={"x-api-key": KEY}, timeout=60)
@@ -246,7 +246,7 @@ def test_report_is_one_self_contained_file(site, tmp_path):
         "video_ids": [video, site["videos"]["rocket.mp4"]],
         "options": ["visual"],
         "classes": CLASSES + [{"name": "rocket", "prompts": ["a rocket"]}],
-        "threshold": {"min_duration_ratio": 0.05},
+        "threshold": {"min_duration_ratio": 0.05, "min_video_score": 50},  # scores are probabilities
     }
     html, summary = _report(site, tmp_path, request, "from-request")  # run here, with clips
     assert summary["videos"] == 2 and summary["clips"] == summary["thumbnails"] == 3
@@ -360,7 +360,7 @@ def test_report_opens_in_the_browser_without_a_server(site, browser, tmp_path):
         "video_ids": [site["videos"]["cat_coffee.mp4"]],
         "options": ["visual"],
         "classes": CLASSES,
-        "threshold": {"min_duration_ratio": 0.05},
+        "threshold": {"min_duration_ratio": 0.05, "min_video_score": 50},  # scores are probabilities
     }
     _report(site, tmp_path, request, "shared")
     browser.get((tmp_path / "shared.html").as_uri())
