@@ -301,6 +301,9 @@ def test_page_classifies_shows_timelines_and_thumbnails_and_plays_a_clip(site, b
     classes = browser.find_element(By.ID, "classes")
     classes.clear()
     classes.send_keys("cat: a cat; kitten\ncoffee: a cup of coffee\nrocket: a rocket")
+    score = browser.find_element(By.ID, "min-video-score")  # class scores are probabilities: more likely than not
+    score.clear()
+    score.send_keys("50")
     browser.find_element(By.ID, "classify").click()  # no video ticked: the whole index (bulk)
     _wait(browser, lambda d: "matched" in d.find_element(By.ID, "status").text)
     assert browser.find_element(By.ID, "status").text.startswith("2 of 2 videos matched")
