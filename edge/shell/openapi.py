@@ -92,8 +92,12 @@ _VIDEO = _object({
     ("_id", "status", "created_at", "metadata"))
 _HEALTH = _object({"status": {"type": "string", "enum": ["ok"]}, "model_bundle": {"type": "string"}, "videos": _COUNT,
                    "queue": _object({"queued": _COUNT, "running": _COUNT, "failed": _COUNT},
-                                    ("queued", "running", "failed"), "Jobs of the watched folders.")},
-                  ("status", "model_bundle", "videos", "queue"))
+                                    ("queued", "running", "failed"), "Jobs of the watched folders."),
+                   "providers": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                                 "description": "The execution providers each model file's session really got."},
+                   "decoder": {"type": ["string", "null"],
+                               "description": "The frame decoder in use (cpu, nvdec); null before any indexing."}},
+                  ("status", "model_bundle", "videos", "queue", "providers", "decoder"))
 
 
 def _error(*codes: str) -> dict:
