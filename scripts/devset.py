@@ -226,7 +226,30 @@ def name_videos(part: str, ctx: Context) -> tuple[dict, list[Job]]:
     return pools.classes(), jobs
 
 
-MAKERS: list[Callable[[str, Context], tuple[dict, list[Job]]]] = [mixed_videos, name_videos]
+def action_videos(part: str, ctx: Context) -> tuple[dict, list[Job]]:
+    """Real footage of actions (scripts/action_media.py, one recording per part). Nobody labelled the other classes
+    in it, so they are ambiguous there: neither required nor wrong."""
+    import action_media
+
+    truth = action_media.write_action_videos(ctx.cache / "actions", split=part, cache=ctx.cache / "action-wheels")
+    others = {source: sorted(table) for source, table in Pools(part, ctx.media).classes().items()}
+
+    def render(name: str, shown: dict):
+        def write(path: Path, _ctx: Context) -> dict:
+            shutil.copyfile(ctx.cache / "actions" / name, path)
+            spans = [{"label": lb, "source": src, "start": a, "end": b} for lb, src, a, b in shown["segments"]]
+            unlabelled = [{"label": lb, "source": src, "start": 0.0, "end": shown["duration"]}
+                          for src, labels in others.items() for lb in labels]
+            return {"duration": shown["duration"], "segments": spans, "ambiguous": unlabelled + [
+                {"label": lb, "source": src, "start": a, "end": b} for lb, src, a, b in shown["ambiguous"]]}
+        return write
+
+    jobs = [Job(f"action_{name}", {"action": name, "source": shown["source"]}, render(name, shown))
+            for name, shown in truth.items()]
+    return {"visual": {c: {"prompts": p} for c, p in action_media.CLASSES.items()}}, jobs
+
+
+MAKERS: list[Callable[[str, Context], tuple[dict, list[Job]]]] = [mixed_videos, name_videos, action_videos]
 
 
 # Stamps that carry words of their own (road signs: STOP, SCHOOL, ...): a text class they fit is neither
