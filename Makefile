@@ -63,6 +63,7 @@ test: models system-deps
 
 lint: setup
 	$(VENV)/bin/ruff check edge tests scripts
+	$(VENV)/bin/ruff format --check edge tests scripts
 
 # The built wheel, installed in a throwaway venv with no checkout around, classifies the sample (CI runs this).
 wheel-check: models $(SAMPLE)/spans.json

@@ -30,17 +30,17 @@ from edge.runtime import open_session
 
 log = logging.getLogger("edge.actions")
 
-WINDOW_FRAMES = 16      # the fewest frames the I3D head accepts (T/8 = 2 time steps)
-WINDOW_FPS = 12.0       # ~1.3 s of motion per window, in the range Kinetics clips were sampled at (25 fps / 2)
+WINDOW_FRAMES = 16  # the fewest frames the I3D head accepts (T/8 = 2 time steps)
+WINDOW_FPS = 12.0  # ~1.3 s of motion per window, in the range Kinetics clips were sampled at (25 fps / 2)
 MODEL_SIZE = 224
-_RESIZE_SHORT = 256     # shortest side before the centre crop, as kinetics-i3d's preprocessing
-_TOP_K = 5              # Kinetics labels kept per window: the tail of the softmax is noise
+_RESIZE_SHORT = 256  # shortest side before the centre crop, as kinetics-i3d's preprocessing
+_TOP_K = 5  # Kinetics labels kept per window: the tail of the softmax is noise
 _MIN_PROBABILITY = 0.05
-_CUT_LEVEL = 25.0       # mean grey-level change of a thumbnail in 1/12 s that only a cut makes
+_CUT_LEVEL = 25.0  # mean grey-level change of a thumbnail in 1/12 s that only a cut makes
 _FLOW_SIZE = (128, 72)  # optical flow resolution: enough for a person, ~5 ms a pair
 _FLOW_PAIRS = ((0, 8), (7, 15))  # frame pairs 2/3 s apart: walking moves pixels, noise does not grow
-_LOCAL_PX = 1.5         # flow (pixels at _FLOW_SIZE) beyond the global motion that counts as moving
-_TEXTURE = 4.0          # grey levels per pixel of gradient where flow is trusted
+_LOCAL_PX = 1.5  # flow (pixels at _FLOW_SIZE) beyond the global motion that counts as moving
+_TEXTURE = 4.0  # grey levels per pixel of gradient where flow is trusted
 _MIN_LOCAL_MOTION = 0.02  # fraction of the picture moving on its own for a window to be classified
 
 
@@ -70,10 +70,11 @@ def crop(frame: np.ndarray) -> np.ndarray:
     """RGB uint8 frame -> 224x224 centre crop of the frame scaled to a 256-pixel short side, uint8."""
     h, w = frame.shape[:2]
     scale = _RESIZE_SHORT / min(h, w)
-    small = cv2.resize(frame, (max(MODEL_SIZE, round(w * scale)), max(MODEL_SIZE, round(h * scale))),
-                       interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        frame, (max(MODEL_SIZE, round(w * scale)), max(MODEL_SIZE, round(h * scale))), interpolation=cv2.INTER_AREA
+    )
     y, x = (small.shape[0] - MODEL_SIZE) // 2, (small.shape[1] - MODEL_SIZE) // 2
-    return small[y:y + MODEL_SIZE, x:x + MODEL_SIZE]
+    return small[y : y + MODEL_SIZE, x : x + MODEL_SIZE]
 
 
 class ActionModel:
@@ -118,7 +119,7 @@ class ActionWindows:
     def __init__(self, model: ActionModel, every_s: float, motion_threshold: float = 4.0):
         self.model, self.every_s, self.motion_threshold = model, every_s, motion_threshold
         self.windows: list[Window] = []
-        self.seconds = 0.0                # time spent in the model, for the index log
+        self.seconds = 0.0  # time spent in the model, for the index log
         self._frames: list[np.ndarray] = []
         self._times: list[float] = []
         self._thumbs: list[np.ndarray] = []
@@ -188,8 +189,13 @@ class ActionWindows:
             top = top[p[top] >= _MIN_PROBABILITY]
             kept[top] = p[top]
             self.windows.append(Window(start, end, kept))
-            log.debug("event=action_window start=%.2f end=%.2f top=%s p=%.2f", start, end,
-                      self.model.labels[int(np.argmax(p))], float(p.max()))
+            log.debug(
+                "event=action_window start=%.2f end=%.2f top=%s p=%.2f",
+                start,
+                end,
+                self.model.labels[int(np.argmax(p))],
+                float(p.max()),
+            )
 
     def finish(self) -> list[Window]:
         """Every window, in time order (a window cut short by the video's end is dropped)."""
@@ -209,8 +215,9 @@ class ActionWindows:
         return sum(w.probabilities is not None for w in self.windows)
 
 
-def sample_weights(windows: list[Window], starts: np.ndarray, ends: np.ndarray, every_s: float,
-                   n_labels: int) -> np.ndarray:
+def sample_weights(
+    windows: list[Window], starts: np.ndarray, ends: np.ndarray, every_s: float, n_labels: int
+) -> np.ndarray:
     """[n_samples, n_labels] action weights: each sample takes the window nearest to it (centre to centre,
     within half the window spacing), so a window speaks for the stretch of video around it."""
     weights = np.zeros((len(starts), n_labels), np.float32)

@@ -69,16 +69,30 @@ class Edge:
                 raise
             raise ModelsUnavailable(str(exc)) from exc
 
-    def indexer(self, store: Store | None = None, sources: tuple[str, ...] | None = None,
-                progress: Callable[[str], None] | None = None, meter=None) -> Indexer:
+    def indexer(
+        self,
+        store: Store | None = None,
+        sources: tuple[str, ...] | None = None,
+        progress: Callable[[str], None] | None = None,
+        meter=None,
+    ) -> Indexer:
         """An indexer for the configured sources (or `sources`), writing to this appliance's store (or `store`:
         a thread of its own needs its own SQLite connection). `meter`: an edge.progress.IndexBar."""
         from edge.indexer import Indexer
 
         sources = sources or self.settings.sources
         extra = {"progress": progress} if progress else {}
-        return Indexer(store or self.store, self.bundle, self.settings.sample_fps, self.text, sources,
-                       frame_nice=self.settings.frame_nice, meter=meter, decoder=self.decoder, **extra)
+        return Indexer(
+            store or self.store,
+            self.bundle,
+            self.settings.sample_fps,
+            self.text,
+            sources,
+            frame_nice=self.settings.frame_nice,
+            meter=meter,
+            decoder=self.decoder,
+            **extra,
+        )
 
     @cached_property
     def decoder(self):
@@ -92,8 +106,14 @@ class Edge:
         from edge.indexer import Extractor
 
         extra = {"progress": progress} if progress else {}
-        return Extractor(self.bundle, self.settings.sample_fps, self.text, frame_nice=self.settings.frame_nice,
-                         decoder=self.decoder, **extra)
+        return Extractor(
+            self.bundle,
+            self.settings.sample_fps,
+            self.text,
+            frame_nice=self.settings.frame_nice,
+            decoder=self.decoder,
+            **extra,
+        )
 
     def close(self) -> None:
         if "store" in self.__dict__:

@@ -14,7 +14,7 @@ import av
 import numpy as np
 
 SAMPLE_RATE = 16_000  # what Whisper's features are computed at
-BLOCK_S = 4.0         # samples handed on at a time
+BLOCK_S = 4.0  # samples handed on at a time
 
 
 class AudioError(Exception):

@@ -27,7 +27,9 @@ TEXT_CALIBRATION = DATA_DIR / "text.json"
 TEXT_REFERENCE = DATA_DIR / "text-reference.txt"
 TEXT_ENCODER = "text-bge-small-en"
 SPEECH_MODEL = "speech-whisper-base"
-SPEECH_FILE = "ggml-base-q8_0.bin"  # Q8_0 weights: less CPU than float16 at the same word error (scripts/bench_speech.py)
+SPEECH_FILE = (
+    "ggml-base-q8_0.bin"  # Q8_0 weights: less CPU than float16 at the same word error (scripts/bench_speech.py)
+)
 VAD_MODEL = "vad-silero"
 OCR_MODEL = "ocr-ppocrv6"
 ACTION_MODEL = "action-i3d-kinetics400"
@@ -49,9 +51,13 @@ class VisualBundle:
 def load_text_encoder(settings: Settings) -> TextEncoder:
     from edge.text_bge import BgeTextEncoder
 
-    return BgeTextEncoder(model_path(settings.models_dir, TEXT_ENCODER, "model.onnx"),
-                          model_path(settings.models_dir, TEXT_ENCODER, "tokenizer.json"),
-                          key=TEXT_ENCODER, provider=settings.provider, threads=settings.threads)
+    return BgeTextEncoder(
+        model_path(settings.models_dir, TEXT_ENCODER, "model.onnx"),
+        model_path(settings.models_dir, TEXT_ENCODER, "tokenizer.json"),
+        key=TEXT_ENCODER,
+        provider=settings.provider,
+        threads=settings.threads,
+    )
 
 
 def load_visual_bundle(settings: Settings, calibration: dict | None = None) -> VisualBundle:
@@ -60,8 +66,12 @@ def load_visual_bundle(settings: Settings, calibration: dict | None = None) -> V
         from edge.dual import load_dual_bundle
 
         dual = load_dual_bundle(Path(settings.visual_bundle), settings.provider, settings.threads)
-        return VisualBundle(Path(settings.visual_bundle).name, dual.image_encoder, dual.text_encoder,
-                            Calibration.from_dict(calibration or dual.calibration))
+        return VisualBundle(
+            Path(settings.visual_bundle).name,
+            dual.image_encoder,
+            dual.text_encoder,
+            Calibration.from_dict(calibration or dual.calibration),
+        )
 
     from edge.actions import ActionModel
     from edge.conse import ConseImageEncoder
@@ -70,9 +80,13 @@ def load_visual_bundle(settings: Settings, calibration: dict | None = None) -> V
     store = settings.models_dir
     actions = None
     if settings.action_every_s > 0:  # never with a CLIP bundle (above): its image encoder sees the frames itself
-        actions = ActionModel(model_path(store, ACTION_MODEL, "model.onnx"),
-                              model_path(store, ACTION_MODEL, "labels.txt"), model_key(ACTION_MODEL),
-                              provider=settings.provider, threads=settings.threads or 1)
+        actions = ActionModel(
+            model_path(store, ACTION_MODEL, "model.onnx"),
+            model_path(store, ACTION_MODEL, "labels.txt"),
+            model_key(ACTION_MODEL),
+            provider=settings.provider,
+            threads=settings.threads or 1,
+        )
     image = ConseImageEncoder(
         model_path(store, "image-efficientnet-lite3", "model.onnx"),
         model_path(store, "image-efficientnet-lite3", "labels.txt"),
@@ -81,8 +95,13 @@ def load_visual_bundle(settings: Settings, calibration: dict | None = None) -> V
         # One intra-op thread unless EDGE_THREADS says otherwise: as fast (7.4x vs 7.6x realtime at 720p, the
         # decoder overlaps on its own thread) for less CPU, and the work stays on the background-priority
         # frame thread (edge.indexer.scan_samples) instead of pool threads at normal priority.
-        text, cache_dir=settings.cache_dir, provider=settings.provider, threads=settings.threads or 1,
-        actions=actions, action_every_s=settings.action_every_s)
+        text,
+        cache_dir=settings.cache_dir,
+        provider=settings.provider,
+        threads=settings.threads or 1,
+        actions=actions,
+        action_every_s=settings.action_every_s,
+    )
     spec = calibration or json.loads(CONSE_CALIBRATION.read_text())
     # The reference is mixtures of the frame labels only, as the stored calibration was fitted with: action
     # labels add evidence where something moves, they do not change what "nothing in particular" looks like.
@@ -112,9 +131,11 @@ class TextModels:
         from edge.vad import SileroVad
 
         store = self.settings.models_dir
-        return WhisperTranscriber(model_path(store, SPEECH_MODEL, SPEECH_FILE),
-                                  SileroVad(model_path(store, VAD_MODEL, "silero_vad_v6.onnx")),
-                                  threads=self.settings.speech_threads or None)
+        return WhisperTranscriber(
+            model_path(store, SPEECH_MODEL, SPEECH_FILE),
+            SileroVad(model_path(store, VAD_MODEL, "silero_vad_v6.onnx")),
+            threads=self.settings.speech_threads or None,
+        )
 
     @cached_property
     def ocr(self):
@@ -123,8 +144,9 @@ class TextModels:
         # Always on the CPU: gated OCR is cheap there, the GPU stays with the visual encoder, and its inputs change
         # shape with every text width (TensorRT would rebuild engines). rgb: the index's samples are RGB. One
         # thread unless EDGE_THREADS says otherwise: detection took 99 CPU-ms on one, 120 on two (95 vs 65 ms wall).
-        return OcrEngine.from_store(self.settings.models_dir, provider="cpu", threads=self.settings.threads or 1,
-                                    rgb=True)
+        return OcrEngine.from_store(
+            self.settings.models_dir, provider="cpu", threads=self.settings.threads or 1, rgb=True
+        )
 
     def text_reader(self, step: float):
         """A reader of one video's on-screen text, fed the index's samples (`step` seconds apart)."""
@@ -147,5 +169,6 @@ class TextModels:
 
 def reference_sentences() -> list[str]:
     """Ordinary sentences on every kind of topic: a prompt's similarity to them is what "unrelated" looks like."""
-    return [line.strip() for line in TEXT_REFERENCE.read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
+    return [
+        line.strip() for line in TEXT_REFERENCE.read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]

@@ -30,8 +30,9 @@ class Calibration:
             raise ValueError(f"unsupported calibration feature {feature!r}")
         if feature != "cosine" and reference is None:
             raise ValueError(f"a {feature} calibration needs the reference vectors")
-        return cls(float(spec["a"]), float(spec["b"]), reference if feature != "cosine" else None,
-                   feature == "zscore_centered")
+        return cls(
+            float(spec["a"]), float(spec["b"]), reference if feature != "cosine" else None, feature == "zscore_centered"
+        )
 
     def prompt_transform(self, prompt_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(matrix [P, dim], offset [P]) so that feature = segment_vector @ matrix.T - offset, per prompt.
@@ -57,8 +58,7 @@ class Calibration:
         return (100.0 / (1.0 + np.exp(-self.a * (feature - self.b)))).astype(np.float32)
 
 
-def mixture_reference(label_vectors: np.ndarray, n: int = 2000, labels_per_frame: int = 5,
-                      seed: int = 0) -> np.ndarray:
+def mixture_reference(label_vectors: np.ndarray, n: int = 2000, labels_per_frame: int = 5, seed: int = 0) -> np.ndarray:
     """Typical ConSE frame vectors without any images: random sparse mixtures of label embeddings.
 
     A frame showing nothing in particular looks like such a mixture, so z-scores against it put

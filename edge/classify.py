@@ -77,14 +77,22 @@ class SegmentCache:
 @dataclass(frozen=True)
 class EmbeddedPrompts:
     """Every prompt of a request, class by class, as calibrated matrices per encoder (VISUAL or TEXT)."""
+
     prompts: list[str]
     class_starts: np.ndarray
     matrices: dict[str, tuple[np.ndarray, np.ndarray]]  # encoder -> (scaled prompt matrix, offset)
 
 
 class Classifier:
-    def __init__(self, store: Store, bundle, page_ttl_s: float = 300.0, cache_bytes: int = 256 << 20,
-                 text=None, confidence: Confidence | None = None):
+    def __init__(
+        self,
+        store: Store,
+        bundle,
+        page_ttl_s: float = 300.0,
+        cache_bytes: int = 256 << 20,
+        text=None,
+        confidence: Confidence | None = None,
+    ):
         """`text` (edge.bundles.TextModels) makes conversation and text_in_video available; `confidence` turns
         sample scores into the API's clip and class scores (default: the fitted edge/data/scores.json)."""
         self.store, self.bundle, self.text, self.page_ttl_s = store, bundle, text, page_ttl_s
@@ -110,14 +118,18 @@ class Classifier:
         for spec in request.classes:
             missing = [o for o in spec.options if o not in self.available]
             if missing:
-                raise ApiError("parameter_invalid",
-                               f"The option {missing[0]!r} (class {spec.name!r}) is not available in this "
-                               f"installation; available: {', '.join(self.available)}.")
+                raise ApiError(
+                    "parameter_invalid",
+                    f"The option {missing[0]!r} (class {spec.name!r}) is not available in this "
+                    f"installation; available: {', '.join(self.available)}.",
+                )
         total = sum(v.duration for v in videos)
         if total > MAX_TOTAL_DURATION_S:
-            raise ApiError("parameter_invalid",
-                           f"The total duration of the videos must be at most {MAX_TOTAL_DURATION_S / 3600:g} hours "
-                           f"({MAX_TOTAL_DURATION_S} s); got {total:.0f} s.")
+            raise ApiError(
+                "parameter_invalid",
+                f"The total duration of the videos must be at most {MAX_TOTAL_DURATION_S / 3600:g} hours "
+                f"({MAX_TOTAL_DURATION_S} s); got {total:.0f} s.",
+            )
 
     def classify(self, request: ClassifyRequest, thumbnail_url: ThumbnailLink | None = None) -> dict:
         videos = self.resolve_videos(request)
@@ -149,12 +161,19 @@ class Classifier:
         """Prompts scaled by their calibration per encoder, so scoring a source is a single matmul."""
         prompts = [p for spec in request.classes for p in spec.prompts]
         class_starts = np.cumsum([0] + [len(spec.prompts) for spec in request.classes[:-1]])
-        needed = {_encoder_for(o) for spec in request.classes for o in spec.options
-                  if o == VISUAL or spec.conversation_option == SEMANTIC}
+        needed = {
+            _encoder_for(o)
+            for spec in request.classes
+            for o in spec.options
+            if o == VISUAL or spec.conversation_option == SEMANTIC
+        }
         matrices = {}
         for name in needed:
-            encoder, calibration = ((self.bundle.text_encoder, self.bundle.calibration) if name == VISUAL
-                                    else (self.text.encoder, self.text.calibration))
+            encoder, calibration = (
+                (self.bundle.text_encoder, self.bundle.calibration)
+                if name == VISUAL
+                else (self.text.encoder, self.text.calibration)
+            )
             matrices[name] = calibration.prompt_transform(self._encode(encoder, prompts))
         return EmbeddedPrompts(prompts, class_starts, matrices)
 
@@ -175,7 +194,8 @@ class Classifier:
         bounds = list(embedded.class_starts) + [len(embedded.prompts)]
 
         def prompt_at(c: int, i: int) -> str:
-            return embedded.prompts[bounds[c] + int(np.argmax(features[i, bounds[c]:bounds[c + 1]]))]
+            return embedded.prompts[bounds[c] + int(np.argmax(features[i, bounds[c] : bounds[c + 1]]))]
+
         return starts, ends, scores, prompt_at
 
     def _exact(self, video: VideoRow, source: str) -> ExactText:
@@ -209,10 +229,17 @@ class Classifier:
                 starts, ends, sample, prompt_at, video_scores = semantic[source]
                 scores.append(float(video_scores[c]))
                 clip_finder = find_clips if source == VISUAL else segment_clips
-                clips += clip_finder(starts, ends, sample[:, c], request.thresholds.min_clip_score, source,
-                                     lambda i, c=c: prompt_at(c, i))
-            entry = class_result(spec.name, clips, video.duration, request.thresholds, request.include_clips,
-                                 max(scores))
+                clips += clip_finder(
+                    starts,
+                    ends,
+                    sample[:, c],
+                    request.thresholds.min_clip_score,
+                    source,
+                    lambda i, c=c: prompt_at(c, i),
+                )
+            entry = class_result(
+                spec.name, clips, video.duration, request.thresholds, request.include_clips, max(scores)
+            )
             if entry:
                 results.append(entry)
         return finish_video(results, request.show_detailed_score)
@@ -222,14 +249,25 @@ class Classifier:
         now = time.time()
         expires_at = now + self.page_ttl_s
         expired_text = rfc3339(expires_at)
-        chunks = [data[i:i + limit] for i in range(0, len(data), limit)] or [[]]
+        chunks = [data[i : i + limit] for i in range(0, len(data), limit)] or [[]]
         tokens = [secrets.token_hex(16) for _ in chunks]  # hex: a token never looks like a CLI option
         pages = []
         for i, (token, chunk) in enumerate(zip(tokens, chunks)):
-            pages.append((token, {"data": chunk, "page_info": {
-                "limit_per_page": limit, "total_results": len(data), "page_expired_at": expired_text,
-                "next_page_token": tokens[i + 1] if i + 1 < len(tokens) else "",
-                "prev_page_token": tokens[i - 1] if i > 0 else ""}}))
+            pages.append(
+                (
+                    token,
+                    {
+                        "data": chunk,
+                        "page_info": {
+                            "limit_per_page": limit,
+                            "total_results": len(data),
+                            "page_expired_at": expired_text,
+                            "next_page_token": tokens[i + 1] if i + 1 < len(tokens) else "",
+                            "prev_page_token": tokens[i - 1] if i > 0 else "",
+                        },
+                    },
+                )
+            )
         self.store.put_pages(pages, expires_at)
         return pages[0][1]
 
@@ -253,6 +291,8 @@ def _encoder_for(source: str) -> str:
 
 
 def _not_indexed(video: VideoRow, source: str, key: str) -> ApiError:
-    return ApiError("parameter_invalid",
-                    f"The video {video.video_id} is not indexed for the {source} option with the current models "
-                    f"({key}); run `edge index` on it.")
+    return ApiError(
+        "parameter_invalid",
+        f"The video {video.video_id} is not indexed for the {source} option with the current models "
+        f"({key}); run `edge index` on it.",
+    )

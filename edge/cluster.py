@@ -76,8 +76,10 @@ def check_store(models_dir: Path, expected: dict[str, str]) -> None:
     mine = store_fingerprint(models_dir)
     differ = sorted(f for f in expected.keys() | mine.keys() if expected.get(f) != mine.get(f))
     if differ:
-        raise IntegrityError(f"model store at {models_dir} differs from the driver's: " + "; ".join(
-            f"{f} has sha256 {mine.get(f)}, the driver's {expected.get(f)}" for f in differ))
+        raise IntegrityError(
+            f"model store at {models_dir} differs from the driver's: "
+            + "; ".join(f"{f} has sha256 {mine.get(f)}, the driver's {expected.get(f)}" for f in differ)
+        )
 
 
 class IndexWorker:
@@ -88,8 +90,13 @@ class IndexWorker:
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.sources, self.keys, self.refusal = spec.sources, {}, None
         try:
-            settings = replace(load_settings(), sources=spec.sources, sample_fps=spec.sample_fps,
-                               visual_bundle=spec.visual_bundle, threads=spec.threads)
+            settings = replace(
+                load_settings(),
+                sources=spec.sources,
+                sample_fps=spec.sample_fps,
+                visual_bundle=spec.visual_bundle,
+                threads=spec.threads,
+            )
             if spec.models_dir:
                 settings = replace(settings, models_dir=Path(spec.models_dir))
             check_store(settings.models_dir, spec.store)
@@ -109,8 +116,10 @@ class IndexWorker:
         try:
             stat = os.stat(path)
             if (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns):
-                return "failed", (f"the file changed after it was listed, or worker {self.name} sees another "
-                                  f"file at this path ({stat.st_size} bytes, the driver saw {size})")
+                return "failed", (
+                    f"the file changed after it was listed, or worker {self.name} sees another "
+                    f"file at this path ({stat.st_size} bytes, the driver saw {size})"
+                )
             missing = lambda video_id: [s for s in self.sources if (video_id, s) not in stored]  # noqa: E731
             return "done", self.extractor.extract(Path(path), missing)
         except Exception as exc:  # a broken file: reported like a local failure, the worker goes on
@@ -155,14 +164,27 @@ class _Job:
 class ClusterIndexer:
     """Indexes like edge.library.Indexer, with the extraction on a pool of Ray actors (connect first)."""
 
-    def __init__(self, store: Store, settings: Settings, workers: int | None = None, attempts: int = 3,
-                 worker_models: str | None = None, progress: Callable[[str], None] = lambda m: log.info(m)):
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        workers: int | None = None,
+        attempts: int = 3,
+        worker_models: str | None = None,
+        progress: Callable[[str], None] = lambda m: log.info(m),
+    ):
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
         self.store, self.settings, self.attempts, self.progress = store, settings, attempts, progress
         self.sources = check_sources(settings.sources, True)
-        self.spec = WorkerSpec(self.sources, settings.sample_fps, settings.visual_bundle, settings.threads,
-                               store_fingerprint(settings.models_dir), worker_models)
+        self.spec = WorkerSpec(
+            self.sources,
+            settings.sample_fps,
+            settings.visual_bundle,
+            settings.threads,
+            store_fingerprint(settings.models_dir),
+            worker_models,
+        )
         self.workers, self.keys = self._start(workers), None
         self._idle: deque = deque()
         self._probing: dict = {}  # ready() calls in flight -> actor: workers starting or restarting
@@ -251,9 +273,13 @@ class ClusterIndexer:
                 actor = self._pick(job.died_on)
                 job.attempts += 1
                 running[actor.extract.remote(str(job.path), job.stat.st_size, job.stat.st_mtime_ns, stored)] = (
-                    job, actor)
-                self.progress(f"event=dispatched n={job.position} path={job.path} worker={self.workers[actor]} "
-                              f"attempt={job.attempts}")
+                    job,
+                    actor,
+                )
+                self.progress(
+                    f"event=dispatched n={job.position} path={job.path} worker={self.workers[actor]} "
+                    f"attempt={job.attempts}"
+                )
             if not running and not self._probing:
                 for job in jobs:
                     writer.fail(job.path, "no worker left to index it (all refused or died)", report, job.position)
@@ -277,12 +303,17 @@ class ClusterIndexer:
         try:
             status, value = ray.get(ref)
         except RayError as exc:  # the worker died mid-file: nothing was written; Ray restarts the actor
-            self.progress(f"event=worker_died path={job.path} worker={name} attempt={job.attempts} "
-                          f"error={type(exc).__name__}")
+            self.progress(
+                f"event=worker_died path={job.path} worker={name} attempt={job.attempts} error={type(exc).__name__}"
+            )
             self._probing[actor.ready.remote()] = actor  # it takes work again once restarted and verified
             if job.attempts >= self.attempts:
-                writer.fail(job.path, f"the worker died on each of {job.attempts} attempts "
-                                      f"(last: {type(exc).__name__} on {name})", report, job.position)
+                writer.fail(
+                    job.path,
+                    f"the worker died on each of {job.attempts} attempts (last: {type(exc).__name__} on {name})",
+                    report,
+                    job.position,
+                )
             else:
                 job.died_on.add(actor)
                 jobs.appendleft(job)

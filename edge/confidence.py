@@ -43,8 +43,10 @@ def semantic_features(probs: np.ndarray) -> np.ndarray:
         return np.tile([nothing, nothing, 0.0, nothing], (probs.shape[1], 1))
     k = min(3, probs.shape[0])
     top = -np.partition(-probs, k - 1, axis=0)[:k]  # the best three, unordered: O(S) per class
-    return np.stack([logit(top.max(axis=0)), logit(top.mean(axis=0)), (probs >= 0.5).mean(axis=0), logit(probs.mean(axis=0))],
-                    axis=1)
+    return np.stack(
+        [logit(top.max(axis=0)), logit(top.mean(axis=0)), (probs >= 0.5).mean(axis=0), logit(probs.mean(axis=0))],
+        axis=1,
+    )
 
 
 def exact_features(confidences: list[float], fuzzy_only: bool) -> np.ndarray:
@@ -99,8 +101,12 @@ class Confidence:
             raise ValueError(f"{path}: unsupported score calibration kind {spec.get('kind')!r}")
         models = {}
         for source, m in spec["sources"].items():
-            models[source] = SourceModel(float(m["clip"]["a"]), float(m["clip"]["b"]), tuple(m["video"]["weights"]),
-                                         tuple(m.get("exact", {}).get("weights", ())))
+            models[source] = SourceModel(
+                float(m["clip"]["a"]),
+                float(m["clip"]["b"]),
+                tuple(m["video"]["weights"]),
+                tuple(m.get("exact", {}).get("weights", ())),
+            )
         return cls(models)
 
     def __getitem__(self, source: str) -> SourceModel:

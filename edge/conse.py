@@ -24,10 +24,10 @@ from edge.actions import ActionModel
 from edge.encoders import TextEncoder, l2_normalise
 from edge.runtime import on_gpu, open_session, run_on_device
 
-_TOP_K = 5                 # ImageNet labels mixed per frame: the tail of the softmax is noise
-_MIN_DETECTION = 0.35      # SSD class scores below this are mostly false positives
-_CLASSIFIER_SIZE = 280     # EfficientNet-Lite3's fixed input
-_DETECTOR_SIZE = 300       # SSD-MobileNet-v2's input
+_TOP_K = 5  # ImageNet labels mixed per frame: the tail of the softmax is noise
+_MIN_DETECTION = 0.35  # SSD class scores below this are mostly false positives
+_CLASSIFIER_SIZE = 280  # EfficientNet-Lite3's fixed input
+_DETECTOR_SIZE = 300  # SSD-MobileNet-v2's input
 
 
 def _load_imagenet_labels(path: Path) -> list[str]:
@@ -44,9 +44,19 @@ def _load_coco_labels(path: Path) -> dict[int, str]:
 
 
 class ConseImageEncoder:
-    def __init__(self, classifier: Path, classifier_labels: Path, detector: Path, detector_labels: Path,
-                 text_encoder: TextEncoder, cache_dir: Path, provider: str | None = None, threads: int = 0,
-                 actions: ActionModel | None = None, action_every_s: float = 0.0):
+    def __init__(
+        self,
+        classifier: Path,
+        classifier_labels: Path,
+        detector: Path,
+        detector_labels: Path,
+        text_encoder: TextEncoder,
+        cache_dir: Path,
+        provider: str | None = None,
+        threads: int = 0,
+        actions: ActionModel | None = None,
+        action_every_s: float = 0.0,
+    ):
         self.dim = text_encoder.dim
         imagenet = _load_imagenet_labels(classifier_labels)
         coco = _load_coco_labels(detector_labels)
@@ -114,6 +124,7 @@ class ConseImageEncoder:
                 detected.append(self._detect(frames))
             except BaseException as exc:  # re-raised below, in the caller's thread
                 detected.append(exc)
+
         detector = threading.Thread(target=detect, name="detector")
         detector.start()
         for i, frame in enumerate(frames):
@@ -129,8 +140,13 @@ class ConseImageEncoder:
 
     def _detect(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         """[n_frames, n_coco] best detection score per class, 0 under the threshold."""
-        batch = np.stack([cv2.resize(f, (_DETECTOR_SIZE, _DETECTOR_SIZE), interpolation=cv2.INTER_AREA)
-                          for f in frames]).astype(np.float32) * (2.0 / 255.0) - 1.0
+        batch = (
+            np.stack(
+                [cv2.resize(f, (_DETECTOR_SIZE, _DETECTOR_SIZE), interpolation=cv2.INTER_AREA) for f in frames]
+            ).astype(np.float32)
+            * (2.0 / 255.0)
+            - 1.0
+        )
         logits = self._detector.run(None, {"Preprocessor/sub:0": batch})[0]  # [n, anchors, 91], 0 = background
         # A class's detection score is its best anchor's sigmoid: what the detector's per-class NMS keeps first.
         best = 1.0 / (1.0 + np.exp(-logits[:, :, self._coco_ids].max(axis=1)))

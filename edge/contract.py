@@ -110,8 +110,15 @@ def _check_unknown(body: dict, allowed: set[str], where: str = "") -> None:
             raise ApiError("parameter_unknown", f"The {where}{key} parameter is not a known parameter.")
 
 
-_REQUEST_FIELDS = {"options", "conversation_option", "classes", "page_limit", "include_clips", "threshold",
-                   "show_detailed_score"}
+_REQUEST_FIELDS = {
+    "options",
+    "conversation_option",
+    "classes",
+    "page_limit",
+    "include_clips",
+    "threshold",
+    "show_detailed_score",
+}
 _CLASS_FIELDS = {"name", "prompts", "options", "conversation_option"}
 _THRESHOLD_FIELDS = {"min_video_score", "min_clip_score", "min_duration_ratio"}
 
@@ -133,12 +140,16 @@ def _classes(value, options, conversation_option, name="classes") -> tuple[Class
             raise _invalid(where + "prompts", f"at most {MAX_PROMPTS} prompts per class, got {len(prompts)}")
         total_prompts += len(prompts)
         own_options = _options(item["options"], where + "options") if item.get("options") is not None else options
-        own_conv = (_conversation_option(item["conversation_option"], where + "conversation_option")
-                    if item.get("conversation_option") is not None else conversation_option)
+        own_conv = (
+            _conversation_option(item["conversation_option"], where + "conversation_option")
+            if item.get("conversation_option") is not None
+            else conversation_option
+        )
         classes.append(ClassSpec(class_name, tuple(prompts), own_options, own_conv))
     if total_prompts > MAX_PROMPTS:
-        raise _invalid("prompts", f"all prompts of a request together may number at most {MAX_PROMPTS}, "
-                                  f"got {total_prompts}")
+        raise _invalid(
+            "prompts", f"all prompts of a request together may number at most {MAX_PROMPTS}, got {total_prompts}"
+        )
     names = [c.name for c in classes]
     if len(set(names)) != len(names):
         raise _invalid(name, "class names must be unique")
@@ -163,8 +174,7 @@ def _thresholds(value, bulk: bool) -> Thresholds:
         item = value.get(key)
         return getattr(defaults, key) if item is None else _number(item, f"threshold.{key}", low, high)
 
-    return Thresholds(get("min_video_score", 1, 100), get("min_clip_score", 1, 100),
-                      get("min_duration_ratio", 0.01, 1))
+    return Thresholds(get("min_video_score", 1, 100), get("min_clip_score", 1, 100), get("min_duration_ratio", 0.01, 1))
 
 
 def parse_request(body, bulk: bool = False) -> ClassifyRequest:
@@ -189,13 +199,19 @@ def parse_request(body, bulk: bool = False) -> ClassifyRequest:
         video_ids = tuple(dict.fromkeys(_strings(_require(body, "video_ids"), "video_ids")))
     options = _options(_require(body, "options"), "options")
     conversation_option = _conversation_option(body.get("conversation_option") or SEMANTIC, "conversation_option")
-    classes = _classes(_require(body, "classes"), options, conversation_option,
-                       "labels" if legacy_labels else "classes")
+    classes = _classes(
+        _require(body, "classes"), options, conversation_option, "labels" if legacy_labels else "classes"
+    )
     raw_limit = body.get("page_limit")
     page_limit = 10 if raw_limit is None else _whole(raw_limit)
     if page_limit is None or not 1 <= page_limit <= 50:
         raise _invalid("page_limit", f"must be an integer between 1 and 50, got {raw_limit!r}")
-    return ClassifyRequest(classes=classes, video_ids=video_ids, index_id=index_id, page_limit=page_limit,
-                           include_clips=_bool(body, "include_clips"),
-                           show_detailed_score=_bool(body, "show_detailed_score"),
-                           thresholds=_thresholds(body.get("threshold"), bulk))
+    return ClassifyRequest(
+        classes=classes,
+        video_ids=video_ids,
+        index_id=index_id,
+        page_limit=page_limit,
+        include_clips=_bool(body, "include_clips"),
+        show_detailed_score=_bool(body, "show_detailed_score"),
+        thresholds=_thresholds(body.get("threshold"), bulk),
+    )

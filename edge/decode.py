@@ -30,8 +30,23 @@ from edge.types import VideoInfo
 
 log = logging.getLogger("edge.decode")
 
-VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts",
-                    ".m2ts", ".wmv", ".flv", ".3gp", ".ogv"}
+VIDEO_EXTENSIONS = {
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".mpg",
+    ".mpeg",
+    ".ts",
+    ".mts",
+    ".m2ts",
+    ".wmv",
+    ".flv",
+    ".3gp",
+    ".ogv",
+}
 _GOP_BUFFER_BYTES = 64 << 20  # a stream without keyframes (intra refresh) is decoded in chunks, skipping nothing
 
 
@@ -83,8 +98,9 @@ class FrameDecoder(Protocol):
 
     name: str
 
-    def samples(self, path: Path, sample_fps: float, bursts: tuple[float, int, float] | None = None
-                ) -> Iterator[tuple[float, np.ndarray]]:
+    def samples(
+        self, path: Path, sample_fps: float, bursts: tuple[float, int, float] | None = None
+    ) -> Iterator[tuple[float, np.ndarray]]:
         """(time in s, frame) for the first frame at or after each multiple of 1/sample_fps; with `bursts`
         (every_s, frames, fps) also, from every `every_s` seconds on, the next `frames` frames about `fps` a
         second (edge.actions' windows), in time order, a frame that is both yielded once."""
@@ -137,8 +153,9 @@ class CpuDecoder:
         stream.codec_context.thread_count = self.threads
         return container, stream
 
-    def samples(self, path: Path, sample_fps: float = 1.0, bursts: tuple[float, int, float] | None = None
-                ) -> Iterator[tuple[float, np.ndarray]]:
+    def samples(
+        self, path: Path, sample_fps: float = 1.0, bursts: tuple[float, int, float] | None = None
+    ) -> Iterator[tuple[float, np.ndarray]]:
         select = _Selector(1.0 / sample_fps, bursts)
         container, stream = self._open(path)
         tb, start = stream.time_base, stream.start_time or 0
@@ -163,7 +180,7 @@ class CpuDecoder:
                 plan = _plan(gop, select, start, tb)
                 wanted.update(plan)
                 if self.skip and alone:  # nothing outside the GOP needs its frames: stop at its last sample
-                    gop = gop[:max((i + 1 for i, p in enumerate(gop) if p.pts in plan), default=0)]
+                    gop = gop[: max((i + 1 for i, p in enumerate(gop) if p.pts in plan), default=0)]
                 for packet in gop:
                     if self.skip:
                         codec.skip_frame = "DEFAULT" if packet.pts in plan else "NONREF"
@@ -228,7 +245,7 @@ def _nal_types(data: bytes, length_size: int, codec: str) -> Iterator[int]:
         headers, i = [], 0
         while i + length_size < len(data):
             headers.append(data[i + length_size])
-            i += length_size + int.from_bytes(data[i:i + length_size], "big")
+            i += length_size + int.from_bytes(data[i : i + length_size], "big")
     else:
         headers = [data[m.end()] for m in re.finditer(b"\x00\x00\x01", data) if m.end() < len(data)]
     for header in headers:
@@ -245,8 +262,6 @@ def _rgb(frame) -> np.ndarray:
     rgb = frame.to_ndarray(format="rgb24")
     turns = (frame.rotation // 90) % 4
     return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
-
-
 
 
 @cache
@@ -270,7 +285,8 @@ def choose_decoder(preference: str = "auto", gpu_id: int = 0) -> FrameDecoder:
     return decoder
 
 
-def sample_frames(path: Path, sample_fps: float = 1.0,
-                  bursts: tuple[float, int, float] | None = None) -> Iterator[tuple[float, np.ndarray]]:
+def sample_frames(
+    path: Path, sample_fps: float = 1.0, bursts: tuple[float, int, float] | None = None
+) -> Iterator[tuple[float, np.ndarray]]:
     """(time in s, RGB frame) about `sample_fps` times a second (and the `bursts`), from the CPU decoder."""
     return CpuDecoder().samples(Path(path), sample_fps, bursts)

@@ -70,6 +70,7 @@ class TextSpec:
 
 # ---- preprocessing (matches the PIL-based processors of Hugging Face and open_clip) ----
 
+
 def _resize(frame: np.ndarray, width: int, height: int, interpolation: str) -> np.ndarray:
     if width <= frame.shape[1] and height <= frame.shape[0]:
         # PIL's bicubic antialiases when shrinking and OpenCV's does not; INTER_AREA comes closest
@@ -93,7 +94,7 @@ def resize_and_crop(frame: np.ndarray, spec: ImageSpec) -> np.ndarray:
         new_w, new_h = int(size * width / height), size
     resized = _resize(frame, new_w, new_h, spec.interpolation)
     top, left = (new_h - size) // 2, (new_w - size) // 2
-    return resized[top:top + size, left:left + size]
+    return resized[top : top + size, left : left + size]
 
 
 def preprocess(frames: Sequence[np.ndarray], spec: ImageSpec) -> np.ndarray:
@@ -107,6 +108,7 @@ def preprocess(frames: Sequence[np.ndarray], spec: ImageSpec) -> np.ndarray:
 
 # ---- encoders ----
 
+
 class DualImageEncoder:
     def __init__(self, session, spec: ImageSpec, key: str, dim: int):
         self.key, self.dim = key, dim
@@ -117,7 +119,7 @@ class DualImageEncoder:
             return np.zeros((0, self.dim), np.float32)
         out = []
         for start in range(0, len(frames), IMAGE_BATCH):
-            pixels = preprocess(frames[start:start + IMAGE_BATCH], self._spec)
+            pixels = preprocess(frames[start : start + IMAGE_BATCH], self._spec)
             out.append(self._session.run([self._spec.output], {self._spec.input: pixels})[0])
         return l2_normalise(np.concatenate(out))
 
@@ -128,16 +130,21 @@ class DualTextEncoder:
         self._session, self._spec = session, spec
         # The tokenizer's post-processor adds BOS/EOS; truncation keeps room for them, so EOS survives.
         tokenizer.enable_truncation(spec.context_length)
-        tokenizer.enable_padding(pad_id=spec.pad_id, pad_token=tokenizer.id_to_token(spec.pad_id),
-                                 length=spec.context_length if spec.pad_to == "context_length" else None)
+        tokenizer.enable_padding(
+            pad_id=spec.pad_id,
+            pad_token=tokenizer.id_to_token(spec.pad_id),
+            length=spec.context_length if spec.pad_to == "context_length" else None,
+        )
         self._tokenizer = tokenizer
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """The model's feeds: int64 [len(texts), length] per declared input."""
         texts = [t.lower() for t in texts] if self._spec.lowercase else list(texts)
         encodings = self._tokenizer.encode_batch(texts)
-        feeds = {"input_ids": np.array([e.ids for e in encodings], np.int64),
-                 "attention_mask": np.array([e.attention_mask for e in encodings], np.int64)}
+        feeds = {
+            "input_ids": np.array([e.ids for e in encodings], np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], np.int64),
+        }
         return {name: feeds[name] for name in self._spec.inputs}
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -145,7 +152,7 @@ class DualTextEncoder:
             return np.zeros((0, self.dim), np.float32)
         out = []
         for start in range(0, len(texts), TEXT_BATCH):
-            feeds = self.tokenize(texts[start:start + TEXT_BATCH])
+            feeds = self.tokenize(texts[start : start + TEXT_BATCH])
             out.append(self._session.run([self._spec.output], feeds)[0])
         return l2_normalise(np.concatenate(out))
 
@@ -164,8 +171,9 @@ class DualBundle:
 _REQUIRED = object()
 
 
-def _field(section: dict, prefix: str, key: str, check: Callable[[Any], bool], want: str,
-           default: Any = _REQUIRED) -> Any:
+def _field(
+    section: dict, prefix: str, key: str, check: Callable[[Any], bool], want: str, default: Any = _REQUIRED
+) -> Any:
     name = prefix + key
     if key not in section:
         if default is _REQUIRED:
@@ -186,9 +194,11 @@ def _is_int(v: Any, minimum: int) -> bool:
 
 
 def _is_triple(v: Any, positive: bool) -> bool:
-    return (isinstance(v, list) and len(v) == 3
-            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and (x > 0 or not positive)
-                    for x in v))
+    return (
+        isinstance(v, list)
+        and len(v) == 3
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) and (x > 0 or not positive) for x in v)
+    )
 
 
 def _is_sha256(v: Any) -> bool:
@@ -197,9 +207,14 @@ def _is_sha256(v: Any) -> bool:
 
 def _is_files(v: Any) -> bool:
     # Plain names only: the manifest must not point outside its own directory.
-    return (isinstance(v, dict) and all(name in v for name in MODEL_FILES)
-            and all(_is_text(k) and "/" not in k and "\\" not in k and k not in (".", "..") and _is_sha256(s)
-                    for k, s in v.items()))
+    return (
+        isinstance(v, dict)
+        and all(name in v for name in MODEL_FILES)
+        and all(
+            _is_text(k) and "/" not in k and "\\" not in k and k not in (".", "..") and _is_sha256(s)
+            for k, s in v.items()
+        )
+    )
 
 
 def _section(manifest: dict, key: str) -> dict:
@@ -228,22 +243,36 @@ def _parse_manifest(path: Path) -> tuple[dict, ImageSpec, TextSpec]:
         output=_field(img, "image.", "output", _is_text, "an output name"),
         size=_field(img, "image.", "size", lambda v: _is_int(v, 1), "a positive integer"),
         resize=_field(img, "image.", "resize", lambda v: v in _RESIZES, " or ".join(_RESIZES)),
-        interpolation=_field(img, "image.", "interpolation", lambda v: v in _INTERPOLATIONS,
-                             " or ".join(_INTERPOLATIONS)),
+        interpolation=_field(
+            img, "image.", "interpolation", lambda v: v in _INTERPOLATIONS, " or ".join(_INTERPOLATIONS)
+        ),
         mean=tuple(_field(img, "image.", "mean", lambda v: _is_triple(v, False), "3 numbers (RGB)")),
-        std=tuple(_field(img, "image.", "std", lambda v: _is_triple(v, True), "3 positive numbers (RGB)")))
+        std=tuple(_field(img, "image.", "std", lambda v: _is_triple(v, True), "3 positive numbers (RGB)")),
+    )
 
     txt = _section(manifest, "text")
     text = TextSpec(
-        inputs=tuple(_field(txt, "text.", "inputs",
-                            lambda v: isinstance(v, list) and bool(v) and v[0] == "input_ids"
-                            and set(v) <= set(_TEXT_INPUTS) and len(set(v)) == len(v),
-                            '["input_ids"] or ["input_ids", "attention_mask"]')),
+        inputs=tuple(
+            _field(
+                txt,
+                "text.",
+                "inputs",
+                lambda v: (
+                    isinstance(v, list)
+                    and bool(v)
+                    and v[0] == "input_ids"
+                    and set(v) <= set(_TEXT_INPUTS)
+                    and len(set(v)) == len(v)
+                ),
+                '["input_ids"] or ["input_ids", "attention_mask"]',
+            )
+        ),
         output=_field(txt, "text.", "output", _is_text, "an output name"),
         context_length=_field(txt, "text.", "context_length", lambda v: _is_int(v, 2), "an integer >= 2"),
         pad_id=_field(txt, "text.", "pad_id", lambda v: _is_int(v, 0), "a token id"),
         lowercase=_field(txt, "text.", "lowercase", lambda v: isinstance(v, bool), "true or false", False),
-        pad_to=_field(txt, "text.", "pad_to", lambda v: v in _PAD_TO, " or ".join(_PAD_TO), "context_length"))
+        pad_to=_field(txt, "text.", "pad_to", lambda v: v in _PAD_TO, " or ".join(_PAD_TO), "context_length"),
+    )
     return manifest, image, text
 
 
@@ -257,12 +286,12 @@ def _check_io(session, section: str, input_field: str, inputs: Sequence[str], ou
         raise ValueError(f"bundle.json: field {input_field!r} lacks {unfed}, which {section}.onnx needs")
     outputs = {o.name: o.shape for o in session.get_outputs()}
     if output not in outputs:
-        raise ValueError(f"bundle.json: field '{section}.output' names {output!r}, "
-                         f"but {section}.onnx gives {list(outputs)}")
+        raise ValueError(
+            f"bundle.json: field '{section}.output' names {output!r}, but {section}.onnx gives {list(outputs)}"
+        )
     shape = outputs[output]
     if len(shape) != 2 or not isinstance(shape[1], int):
-        raise ValueError(f"{section}.onnx output {output!r} has shape {shape}; "
-                         "expected [batch, dim] with a fixed dim")
+        raise ValueError(f"{section}.onnx output {output!r} has shape {shape}; expected [batch, dim] with a fixed dim")
     return shape[1]
 
 
@@ -278,8 +307,7 @@ def load_dual_bundle(path: Path, provider: str | None = None, threads: int = 0) 
     image_dim = _check_io(image_session, "image", "image.input", [image_spec.input], image_spec.output)
     text_dim = _check_io(text_session, "text", "text.inputs", text_spec.inputs, text_spec.output)
     if image_dim != text_dim:
-        raise ValueError(f"image.onnx gives {image_dim}-D vectors but text.onnx {text_dim}-D: "
-                         "not one embedding space")
+        raise ValueError(f"image.onnx gives {image_dim}-D vectors but text.onnx {text_dim}-D: not one embedding space")
 
     # Vectors are only comparable within one exact export and preprocessing: the key names all of it.
     ident = {k: manifest[k] for k in ("files", "image", "text")}
@@ -287,10 +315,11 @@ def load_dual_bundle(path: Path, provider: str | None = None, threads: int = 0) 
     key = f"dual-{manifest['family']}-{manifest['name']}-{digest}"
     tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
     if tokenizer.id_to_token(text_spec.pad_id) is None:
-        raise ValueError(f"bundle.json: field 'text.pad_id' is {text_spec.pad_id}, "
-                         "outside tokenizer.json's vocabulary")
+        raise ValueError(f"bundle.json: field 'text.pad_id' is {text_spec.pad_id}, outside tokenizer.json's vocabulary")
     return DualBundle(
-        name=manifest["name"], family=manifest["family"],
+        name=manifest["name"],
+        family=manifest["family"],
         image_encoder=DualImageEncoder(image_session, image_spec, key + "/image", image_dim),
         text_encoder=DualTextEncoder(text_session, tokenizer, text_spec, key + "/text", text_dim),
-        calibration=manifest["calibration"])
+        calibration=manifest["calibration"],
+    )

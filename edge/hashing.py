@@ -28,5 +28,6 @@ def verify_file(path: Path, expected_sha256: str) -> Path:
     if actual != expected_sha256:
         raise IntegrityError(
             f"model file tampered or corrupt: {path} has sha256 {actual}, expected {expected_sha256} "
-            f"(run `edge models install` to restore it)")
+            f"(run `edge models install` to restore it)"
+        )
     return path

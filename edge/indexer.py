@@ -27,9 +27,39 @@ from edge.types import CONVERSATION, SOURCES, TEXT_IN_VIDEO, VISUAL, Segments, T
 log = logging.getLogger("edge.index")
 
 # Extensions that are certainly not videos are not probed when walking a folder.
-_NOT_VIDEO = {".txt", ".json", ".md", ".srt", ".vtt", ".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff",
-              ".webp", ".pdf", ".zip", ".tar", ".gz", ".db", ".sqlite", ".py", ".log", ".csv", ".xml", ".html",
-              ".wav", ".mp3", ".flac", ".m4a", ".aac", ".ogg", ".opus"}
+_NOT_VIDEO = {
+    ".txt",
+    ".json",
+    ".md",
+    ".srt",
+    ".vtt",
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".gif",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".pdf",
+    ".zip",
+    ".tar",
+    ".gz",
+    ".db",
+    ".sqlite",
+    ".py",
+    ".log",
+    ".csv",
+    ".xml",
+    ".html",
+    ".wav",
+    ".mp3",
+    ".flac",
+    ".m4a",
+    ".aac",
+    ".ogg",
+    ".opus",
+}
 # Frame sources share one decode and go first; speech runs after it, never beside it.
 _ORDER = (VISUAL, TEXT_IN_VIDEO, CONVERSATION)
 _BATCH = 8
@@ -112,8 +142,11 @@ class ChangeGate:
             thumb = cv2.resize(frame, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32).mean(axis=2)
         else:  # a frame in GPU memory (edge.nvdec.DeviceFrame): only the thumbnail comes to the host
             thumb = frame.thumbnail(32, 18)
-        if (self._last is None or t - self._last_t >= self.max_gap_s
-                or np.abs(thumb - self._last).max() > self.threshold):
+        if (
+            self._last is None
+            or t - self._last_t >= self.max_gap_s
+            or np.abs(thumb - self._last).max() > self.threshold
+        ):
             self._last, self._last_t = thumb, t
             return True
         return False
@@ -164,8 +197,9 @@ class VisualSampler:
         rows = np.concatenate(self._vectors)[self._rows]
         if self.actions:
             encoder = self.image_encoder
-            rows[:, encoder.action_columns] = sample_weights(self.actions.finish(), starts, ends,
-                                                             encoder.action_every_s, len(encoder.actions.labels))
+            rows[:, encoder.action_columns] = sample_weights(
+                self.actions.finish(), starts, ends, encoder.action_every_s, len(encoder.actions.labels)
+            )
             rows = encoder.mix(rows)
         return Segments(starts, ends, rows.astype(np.float16))
 
@@ -181,10 +215,16 @@ def _background_priority(nice: int) -> None:
             log.debug("event=nice_failed error=%s", exc)
 
 
-def scan_samples(path: Path, info: VideoInfo, sample_fps: float, consumers: list[Callable[[float, np.ndarray], None]],
-                 progress: Callable[[str], None] | None = None, nice: int = 10,
-                 dense: tuple[tuple[float, int, float], list[Callable[[float, np.ndarray], None]]] | None = None,
-                 decoder: FrameDecoder | None = None) -> tuple[np.ndarray, np.ndarray]:
+def scan_samples(
+    path: Path,
+    info: VideoInfo,
+    sample_fps: float,
+    consumers: list[Callable[[float, np.ndarray], None]],
+    progress: Callable[[str], None] | None = None,
+    nice: int = 10,
+    dense: tuple[tuple[float, int, float], list[Callable[[float, np.ndarray], None]]] | None = None,
+    decoder: FrameDecoder | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Decode the samples once (`decoder`, default: NVDEC if it loads, else CPU) and hand each to every
     consumer, each on a thread of its own (edge.pipeline); return the samples' (starts, ends).
 
@@ -204,6 +244,7 @@ def scan_samples(path: Path, info: VideoInfo, sample_fps: float, consumers: list
             result.append(_scan(path, info, sample_fps, consumers, progress, dense, decoder or choose_decoder()))
         except BaseException as exc:  # re-raised in the caller's thread
             result.append(exc)
+
     worker = threading.Thread(target=run, name="frames", daemon=True)
     worker.start()
     worker.join()
@@ -212,8 +253,9 @@ def scan_samples(path: Path, info: VideoInfo, sample_fps: float, consumers: list
     return result[0]
 
 
-def _scan(path: Path, info: VideoInfo, sample_fps: float, consumers, progress, dense,
-          decoder: FrameDecoder) -> tuple[np.ndarray, np.ndarray]:
+def _scan(
+    path: Path, info: VideoInfo, sample_fps: float, consumers, progress, dense, decoder: FrameDecoder
+) -> tuple[np.ndarray, np.ndarray]:
     step = 1.0 / sample_fps
     times = []
     bursts, dense_consumers = dense or (None, [])
@@ -226,8 +268,7 @@ def _scan(path: Path, info: VideoInfo, sample_fps: float, consumers, progress, d
         raise VideoError("no frame could be decoded")
     # A file cut short (still being copied, damaged) would answer for a video it does not hold.
     if times[-1] < info.duration - max(2 * step, 0.1 * info.duration):
-        raise VideoError(f"truncated or corrupt: frames decode only up to {times[-1]:.1f} s "
-                         f"of {info.duration:.1f} s")
+        raise VideoError(f"truncated or corrupt: frames decode only up to {times[-1]:.1f} s of {info.duration:.1f} s")
     starts = np.asarray(times, np.float32)
     ends = np.minimum(starts + step, max(info.duration, float(starts[-1]) + step)).astype(np.float32)
     return starts, ends
@@ -254,9 +295,16 @@ class Extractor:
     whisper.cpp's threads busy-wait and slow down many-fold when other work holds the cores.
     """
 
-    def __init__(self, bundle, sample_fps: float, text: TextModels | None = None,
-                 progress: Callable[[str], None] = lambda message: log.info(message), frame_nice: int = 10,
-                 on_sample: Callable[[float, np.ndarray], None] | None = None, decoder: FrameDecoder | None = None):
+    def __init__(
+        self,
+        bundle,
+        sample_fps: float,
+        text: TextModels | None = None,
+        progress: Callable[[str], None] = lambda message: log.info(message),
+        frame_nice: int = 10,
+        on_sample: Callable[[float, np.ndarray], None] | None = None,
+        decoder: FrameDecoder | None = None,
+    ):
         """`on_sample` sees every decoded sample too (a progress bar's); `decoder`: default NVDEC or CPU."""
         self.bundle, self.sample_fps, self.text = bundle, sample_fps, text
         self.progress, self.frame_nice, self.on_sample, self.decoder = progress, frame_nice, on_sample, decoder
@@ -280,29 +328,39 @@ class Extractor:
         if visual or reader:
             consumers = [c.feed for c in (visual, reader) if c] + ([self.on_sample] if self.on_sample else [])
             dense = (visual.bursts, [visual.feed_dense]) if visual and visual.actions else None
-            starts, ends = scan_samples(path, info, self.sample_fps, consumers, self.progress, self.frame_nice, dense,
-                                        self.decoder)
+            starts, ends = scan_samples(
+                path, info, self.sample_fps, consumers, self.progress, self.frame_nice, dense, self.decoder
+            )
             if visual:
                 segments[(VISUAL, self.key(VISUAL))] = visual.segments(starts, ends)
                 stats.update(samples=len(starts), encoded=visual.encoded)
                 if visual.actions:
                     actions = visual.actions
-                    stats.update(action_windows=len(actions.windows), action_classified=actions.classified,
-                                 action_s=round(actions.seconds, 2))
+                    stats.update(
+                        action_windows=len(actions.windows),
+                        action_classified=actions.classified,
+                        action_s=round(actions.seconds, 2),
+                    )
             if reader:
                 spans = reader.finish(info.duration)
                 source = (TEXT_IN_VIDEO, self.key(TEXT_IN_VIDEO))
                 segments[source], timed[source] = screen_text(spans, self.text)
                 ocr = reader.stats
-                stats.update(text_spans=len(spans), ocr_samples=ocr["ocr_samples"],
-                             ocr_s=round(ocr["det_s"] + ocr["rec_s"] + ocr["gate_s"], 2))
+                stats.update(
+                    text_spans=len(spans),
+                    ocr_samples=ocr["ocr_samples"],
+                    ocr_s=round(ocr["det_s"] + ocr["rec_s"] + ocr["gate_s"], 2),
+                )
         if CONVERSATION in missing:
             source = (CONVERSATION, self.key(CONVERSATION))
             t0 = time.perf_counter()
             try:
                 segments[source], timed[source] = conversation(path, self.text)
-                stats.update(words=len(timed[source].items), language=timed[source].language or "-",
-                             speech_s=round(time.perf_counter() - t0, 2))
+                stats.update(
+                    words=len(timed[source].items),
+                    language=timed[source].language or "-",
+                    speech_s=round(time.perf_counter() - t0, 2),
+                )
                 if timed[source].items:
                     stats["speech_threads"] = self.text.transcriber.last_threads
             except AudioError as exc:  # the pictures are still worth indexing; the track stays reported
@@ -315,8 +373,9 @@ class IndexWriter:
     """The store side of indexing, shared by local and cluster indexing: which files still need work and which
     sources their content lacks, and writing what an extraction found (or why a file failed)."""
 
-    def __init__(self, store: Store, sources: tuple[str, ...], key: Callable[[str], str],
-                 progress: Callable[[str], None]):
+    def __init__(
+        self, store: Store, sources: tuple[str, ...], key: Callable[[str], str], progress: Callable[[str], None]
+    ):
         self.store, self.sources, self.key, self.progress = store, sources, key, progress
 
     def missing(self, video_id: str) -> list[str]:
@@ -326,15 +385,20 @@ class IndexWriter:
         """The file's stat when it needs work; None (reported as unchanged) when it is indexed as it is now."""
         stat = path.stat()
         known = self.store.file_row(str(path))
-        if (known and known.status == "indexed" and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
-                and not self.missing(known.video_id)):
+        if (
+            known
+            and known.status == "indexed"
+            and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+            and not self.missing(known.video_id)
+        ):
             report.unchanged.append({"path": str(path), "video_id": known.video_id})
             self.progress(f"event=unchanged n={position} path={path} video_id={known.video_id}")
             return None
         return stat
 
-    def write(self, path: Path, stat: os.stat_result, found: Extraction, report: IndexReport, position: str,
-              detail: str = "") -> None:
+    def write(
+        self, path: Path, stat: os.stat_result, found: Extraction, report: IndexReport, position: str, detail: str = ""
+    ) -> None:
         """Store the extraction (one transaction), then register the file as it was when planned."""
         key, video_id, info = str(path), found.video_id, found.info
         known = self.store.file_row(key)
@@ -350,9 +414,11 @@ class IndexWriter:
         report.indexed.append(entry)
         details = " ".join(f"{k}={v}" for k, v in stats.items())
         elapsed = found.elapsed_s
-        self.progress(f"event=indexed n={position} path={key} video_id={video_id} "
-                      f"duration_s={info.duration:.1f} sources={','.join(found.sources) or '-'} {details}{detail} "
-                      f"elapsed_s={elapsed:.2f} speed_x={info.duration / max(elapsed, 1e-9):.1f}")
+        self.progress(
+            f"event=indexed n={position} path={key} video_id={video_id} "
+            f"duration_s={info.duration:.1f} sources={','.join(found.sources) or '-'} {details}{detail} "
+            f"elapsed_s={elapsed:.2f} speed_x={info.duration / max(elapsed, 1e-9):.1f}"
+        )
 
     def fail(self, path: Path, message: str, report: IndexReport, position: str) -> None:
         key = str(path)
@@ -370,13 +436,21 @@ class Indexer:
     """Indexes videos for the configured sources on this machine; a video already indexed for some gets only
     the missing ones. (edge.cluster does the same with the extraction on Ray workers.)"""
 
-    def __init__(self, store: Store, bundle, sample_fps: float, text: TextModels | None = None,
-                 sources: tuple[str, ...] = (VISUAL,), progress: Callable[[str], None] = lambda message: log.info(message),
-                 frame_nice: int = 10, meter=None, decoder: FrameDecoder | None = None):
+    def __init__(
+        self,
+        store: Store,
+        bundle,
+        sample_fps: float,
+        text: TextModels | None = None,
+        sources: tuple[str, ...] = (VISUAL,),
+        progress: Callable[[str], None] = lambda message: log.info(message),
+        frame_nice: int = 10,
+        meter=None,
+        decoder: FrameDecoder | None = None,
+    ):
         """`meter` (an edge.progress.IndexBar, on a terminal) is told the totals, each sample and each file."""
         self.sources = check_sources(sources, text is not None)
-        self.extractor = Extractor(bundle, sample_fps, text, progress, frame_nice, meter.at if meter else None,
-                                   decoder)
+        self.extractor = Extractor(bundle, sample_fps, text, progress, frame_nice, meter.at if meter else None, decoder)
         self.writer = IndexWriter(store, self.sources, self.extractor.key, progress)
         self.meter = meter
 

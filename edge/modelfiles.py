@@ -73,8 +73,10 @@ def expected_sha256(manifest: dict, lock: dict, model: dict, entry: dict, rel: s
         return entry["sha256"]
     locked = lock["files"].get(rel)
     if not isinstance(locked, dict) or locked.get("recipe") != recipe(manifest, model, entry):
-        raise IntegrityError(f"model file not installed for this manifest: {Path(models_dir) / rel} "
-                             f"(no current entry in {LOCK_NAME}; run `edge models install`)")
+        raise IntegrityError(
+            f"model file not installed for this manifest: {Path(models_dir) / rel} "
+            f"(no current entry in {LOCK_NAME}; run `edge models install`)"
+        )
     return locked["sha256"]
 
 

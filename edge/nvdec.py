@@ -81,21 +81,23 @@ class NvdecDecoder:
         return cls(nvc, torch, gpu_id)
 
     def _decoder(self, path: Path):
-        return self._nvc.SimpleDecoder(str(path), gpu_id=self.gpu_id, use_device_memory=True,
-                                       output_color_type=self._nvc.OutputColorType.RGB)
+        return self._nvc.SimpleDecoder(
+            str(path), gpu_id=self.gpu_id, use_device_memory=True, output_color_type=self._nvc.OutputColorType.RGB
+        )
 
     def _frames(self, decoder, indices: list[int], turns: int) -> Iterator[DeviceFrame]:
         torch = self._torch
         for i in range(0, len(indices), _BATCH):
-            for surface in decoder.get_batch_frames_by_index(indices[i:i + _BATCH]):
+            for surface in decoder.get_batch_frames_by_index(indices[i : i + _BATCH]):
                 # clone: the decoder reuses its output surfaces for the next batch
                 tensor = torch.from_dlpack(surface).clone()
                 if turns:
                     tensor = torch.rot90(tensor, turns, dims=(0, 1)).contiguous()
                 yield DeviceFrame(tensor)
 
-    def samples(self, path: Path, sample_fps: float = 1.0, bursts: tuple[float, int, float] | None = None
-                ) -> Iterator[tuple[float, DeviceFrame | np.ndarray]]:
+    def samples(
+        self, path: Path, sample_fps: float = 1.0, bursts: tuple[float, int, float] | None = None
+    ) -> Iterator[tuple[float, DeviceFrame | np.ndarray]]:
         times, indices, turns = _sample_plan(Path(path), 1.0 / sample_fps, bursts)
         try:
             decoder = self._decoder(path)

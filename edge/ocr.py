@@ -42,8 +42,18 @@ class OcrEngine:
     rgb=True: frames arrive in RGB order (edge.decode.sample_frames); the models want BGR.
     """
 
-    def __init__(self, det_path: Path, rec_path: Path, cls_path: Path | None = None, *, threads: int = 1,
-                 det_side: int = 640, min_score: float = 0.5, rgb: bool = False, provider: str | None = None):
+    def __init__(
+        self,
+        det_path: Path,
+        rec_path: Path,
+        cls_path: Path | None = None,
+        *,
+        threads: int = 1,
+        det_side: int = 640,
+        min_score: float = 0.5,
+        rgb: bool = False,
+        provider: str | None = None,
+    ):
         for path in filter(None, (det_path, rec_path, cls_path)):
             if not Path(path).is_file():
                 raise FileNotFoundError(f"OCR model file missing: {path} (run `edge models install`)")
@@ -83,7 +93,7 @@ class OcrEngine:
         (small frames are scaled up: small text needs the pixels), or in a band of its rows at that scale."""
         s = self.det_side / max(frame.shape[:2])
         y0 = rows[0] if rows else 0
-        img = frame[rows[0]:rows[1]] if rows else frame
+        img = frame[rows[0] : rows[1]] if rows else frame
         h, w = img.shape[:2]
         size = (max(32, round(w * s / 32) * 32), max(32, round(h * s / 32) * 32))
         x = self._tensor(cv2.resize(img, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR))
@@ -115,7 +125,7 @@ class OcrEngine:
         order = np.argsort(ratios)
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         for b in range(0, len(crops), batch):
-            idx = order[b:b + batch]
+            idx = order[b : b + batch]
             width = int(np.ceil(_REC_H * max(ratios[i] for i in idx)))
             x = np.zeros((len(idx), 3, _REC_H, width), np.float32)
             for k, i in enumerate(idx):
@@ -129,8 +139,11 @@ class OcrEngine:
     def __call__(self, frame: np.ndarray) -> list[Reading]:
         quads = self.detect(frame)
         texts = self.recognize([self.crop(frame, q) for q in quads])
-        return [Reading(text.strip(), score, _rect(q)) for q, (text, score) in zip(quads, texts)
-                if text.strip() and score >= self.min_score]
+        return [
+            Reading(text.strip(), score, _rect(q))
+            for q, (text, score) in zip(quads, texts)
+            if text.strip() and score >= self.min_score
+        ]
 
 
 def _rect(quad: np.ndarray) -> tuple[int, int, int, int]:
@@ -141,6 +154,7 @@ def _rect(quad: np.ndarray) -> tuple[int, int, int, int]:
 @dataclass(eq=False)  # compared by identity
 class _Region:
     """A detected line: where it is in the gate image, what it looked like then, and what it says."""
+
     quad: np.ndarray  # frame pixels, as detected
     rect: tuple[int, int, int, int]  # gate pixels, as detected
     templ: np.ndarray  # the gate image inside `rect` at detection time
@@ -158,8 +172,18 @@ class TextReader:
     GATE_W = 640  # the gate's grey image width; templates are matched at this scale
     CELLS = (64, 36)  # edge-energy grid: cells of 20 px at 720p, about a line of small text
 
-    def __init__(self, engine: OcrEngine, step: float, *, gate: bool = True, max_gap_s: float = 10.0,
-                 search_px: int = 8, match_min: float = 0.8, energy_abs: float = 10.0, energy_rel: float = 0.8):
+    def __init__(
+        self,
+        engine: OcrEngine,
+        step: float,
+        *,
+        gate: bool = True,
+        max_gap_s: float = 10.0,
+        search_px: int = 8,
+        match_min: float = 0.8,
+        energy_abs: float = 10.0,
+        energy_rel: float = 0.8,
+    ):
         self.engine, self.step, self.gate, self.max_gap_s = engine, step, gate, max_gap_s
         self.search_px, self.match_min, self.energy_abs, self.energy_rel = search_px, match_min, energy_abs, energy_rel
         self.tracker = TextTracker(step)
@@ -167,8 +191,20 @@ class TextReader:
         self._energy: np.ndarray | None = None
         self._last_full = -np.inf  # a whole-frame detection at least every max_gap_s, whatever the gate says
         # ocr_samples: samples that ran detection (band_det of them in bands only); why_*: what made them.
-        self.stats = {"samples": 0, "ocr_samples": 0, "band_det": 0, "why_gap": 0, "why_text": 0, "why_edges": 0,
-                      "detected": 0, "recognised": 0, "reused": 0, "det_s": 0.0, "rec_s": 0.0, "gate_s": 0.0}
+        self.stats = {
+            "samples": 0,
+            "ocr_samples": 0,
+            "band_det": 0,
+            "why_gap": 0,
+            "why_text": 0,
+            "why_edges": 0,
+            "detected": 0,
+            "recognised": 0,
+            "reused": 0,
+            "det_s": 0.0,
+            "rec_s": 0.0,
+            "gate_s": 0.0,
+        }
 
     def feed(self, t: float, frame: np.ndarray) -> None:
         t0 = time.perf_counter()
@@ -177,14 +213,22 @@ class TextReader:
         self._scale = self.GATE_W / w
         self._gate_h = max(1, round(h * self._scale))
         to_grey = cv2.COLOR_RGB2GRAY if self.engine.rgb else cv2.COLOR_BGR2GRAY
-        grey = cv2.resize(cv2.cvtColor(frame, to_grey), (self.GATE_W, self._gate_h),
-                          interpolation=cv2.INTER_AREA)
+        grey = cv2.resize(cv2.cvtColor(frame, to_grey), (self.GATE_W, self._gate_h), interpolation=cv2.INTER_AREA)
         energy = self._cell_energy(grey)
         kept = [r for r in self._regions if r.text and self._still_there(r, grey)] if self.gate else []
         lost = [r for r in self._regions if r.text and r not in kept]
         new = self._new_edges(energy, kept) if self.gate and self._energy is not None else None
-        why = ("off" if not self.gate else "gap" if t - self._last_full >= self.max_gap_s
-               else "text" if lost else "edges" if new.any() else None)
+        why = (
+            "off"
+            if not self.gate
+            else "gap"
+            if t - self._last_full >= self.max_gap_s
+            else "text"
+            if lost
+            else "edges"
+            if new.any()
+            else None
+        )
         if why and self.gate:
             self.stats[f"why_{why}"] += 1
         bands = self._bands(lost, new, h, w) if why in ("text", "edges") else None
@@ -192,8 +236,9 @@ class TextReader:
         if why:
             self._ocr(t, frame, grey, kept, bands)
         else:  # nothing can have changed: every known text is still on screen as it was
-            self.tracker.update(t, [Reading(r.text, r.score, self._frame_box(r), fresh=False)
-                                    for r in self._regions if r.text])
+            self.tracker.update(
+                t, [Reading(r.text, r.score, self._frame_box(r), fresh=False) for r in self._regions if r.text]
+            )
         self._energy, self._text_mask = energy, self._text_cells([r for r in self._regions if r.text])
 
     def finish(self, duration: float) -> list[TextSpan]:
@@ -211,7 +256,7 @@ class TextReader:
         cw, ch = self.GATE_W / self.CELLS[0], self._gate_h / self.CELLS[1]
         for r in regions:
             x0, y0, x1, y1 = self._moved(r)
-            mask[max(int(y0 // ch), 0):int(np.ceil(y1 / ch)), max(int(x0 // cw), 0):int(np.ceil(x1 / cw))] = True
+            mask[max(int(y0 // ch), 0) : int(np.ceil(y1 / ch)), max(int(x0 // cw), 0) : int(np.ceil(x1 / cw))] = True
         return mask
 
     def _new_edges(self, energy: np.ndarray, kept: list[_Region]) -> np.ndarray:
@@ -261,13 +306,13 @@ class TextReader:
         x0, y0, x1, y1 = r.rect
         p = self.search_px
         wx0, wy0 = max(x0 + r.shift[0] - p, 0), max(y0 + r.shift[1] - p, 0)
-        window = grey[wy0:y1 + r.shift[1] + p, wx0:x1 + r.shift[0] + p]
+        window = grey[wy0 : y1 + r.shift[1] + p, wx0 : x1 + r.shift[0] + p]
         th, tw = r.templ.shape
         if window.shape[0] < th or window.shape[1] < tw:
             return False  # moving off the frame
         res = cv2.matchTemplate(window, r.templ, cv2.TM_CCOEFF_NORMED)
         _, best, _, (bx, by) = cv2.minMaxLoc(res)
-        found = window[by:by + th, bx:bx + tw]
+        found = window[by : by + th, bx : bx + tw]
         # Normalised correlation ignores contrast: a fading caption would still match without this.
         contrast = (found.std() + 1) / (r.templ.std() + 1)
         if best < self.match_min or not 0.6 < contrast < 1.6:
@@ -277,8 +322,14 @@ class TextReader:
 
     # -- OCR where needed -----------------------------------------------------------------------
 
-    def _ocr(self, t: float, frame: np.ndarray, grey: np.ndarray, kept: list[_Region],
-             bands: list[tuple[int, int]] | None = None) -> None:
+    def _ocr(
+        self,
+        t: float,
+        frame: np.ndarray,
+        grey: np.ndarray,
+        kept: list[_Region],
+        bands: list[tuple[int, int]] | None = None,
+    ) -> None:
         """Detect in the whole frame or in `bands` of rows; lines elsewhere stay as they were."""
         s = self.stats
         s["ocr_samples"] += 1
@@ -297,14 +348,17 @@ class TextReader:
         s["det_s"] += time.perf_counter() - t0
         s["detected"] += len(quads)
         # Unreadable boxes (textures) are not re-read while they look the same either.
-        known = kept + [r for r in self._regions if not r.text and r not in outside
-                        and self._still_there(r, grey)] if self.gate else []
+        known = (
+            kept + [r for r in self._regions if not r.text and r not in outside and self._still_there(r, grey)]
+            if self.gate
+            else []
+        )
         regions, todo = [], []
         for q in quads:
             rect = self._gate_rect(q, grey.shape)
             if rect[2] - rect[0] < 2 or rect[3] - rect[1] < 2:
                 continue
-            region = _Region(q, rect, grey[rect[1]:rect[3], rect[0]:rect[2]].copy(), None, 0.0)
+            region = _Region(q, rect, grey[rect[1] : rect[3], rect[0] : rect[2]].copy(), None, 0.0)
             same = self._unchanged_match(region, known)
             if same is not None:
                 region.text, region.score = same.text, same.score
@@ -326,15 +380,18 @@ class TextReader:
         if bands is None:
             self._last_full = t
         fresh = {id(r) for r in todo}
-        self.tracker.update(t, [Reading(r.text, r.score, self._frame_box(r), fresh=id(r) in fresh)
-                                for r in self._regions if r.text])
+        self.tracker.update(
+            t, [Reading(r.text, r.score, self._frame_box(r), fresh=id(r) in fresh) for r in self._regions if r.text]
+        )
 
     def _unchanged_match(self, new: _Region, known: list[_Region]) -> _Region | None:
         """A verified region this box is (same place, same size): its text is this box's text."""
         for old in known:
             x0, y0, x1, y1 = self._moved(old)
-            if (_iou((x0, y0, x1, y1), new.rect) > 0.6
-                    and abs((x1 - x0) - (new.rect[2] - new.rect[0])) <= 0.12 * (x1 - x0) + 2):
+            if (
+                _iou((x0, y0, x1, y1), new.rect) > 0.6
+                and abs((x1 - x0) - (new.rect[2] - new.rect[0])) <= 0.12 * (x1 - x0) + 2
+            ):
                 return old
         return None
 

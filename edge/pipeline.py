@@ -42,9 +42,12 @@ class _Worker:
         self.thread.join()
 
 
-def fan_out(frames: Iterable[tuple[float, np.ndarray]], consumers: list[Callable[[float, np.ndarray], None]],
-            dense_consumers: list[Callable[[float, np.ndarray], None]] = (), step: float | None = None
-            ) -> Iterator[float]:
+def fan_out(
+    frames: Iterable[tuple[float, np.ndarray]],
+    consumers: list[Callable[[float, np.ndarray], None]],
+    dense_consumers: list[Callable[[float, np.ndarray], None]] = (),
+    step: float | None = None,
+) -> Iterator[float]:
     """Hand every sample to every consumer (each on its thread, in order); yield each sample's time once it
     is queued. With `step` the frames also hold bursts (the action windows): the dense consumers get every
     frame, the others only the samples, the frames on the 1/step grid as the decoder picks them. Returns

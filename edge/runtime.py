@@ -18,8 +18,10 @@ from pathlib import Path
 try:
     import onnxruntime as ort
 except ImportError as exc:  # the runtime is an extra: exactly one of onnxruntime / onnxruntime-gpu
-    raise ImportError("no onnxruntime is installed: install edge with one runtime, pip install 'edge[cpu]' or "
-                      "'edge[gpu]' (make setup RUNTIME=gpu)") from exc
+    raise ImportError(
+        "no onnxruntime is installed: install edge with one runtime, pip install 'edge[cpu]' or "
+        "'edge[gpu]' (make setup RUNTIME=gpu)"
+    ) from exc
 
 from edge.modelfiles import DATA_DIR  # noqa: E402  (after the onnxruntime check)
 
@@ -54,7 +56,8 @@ def choose_providers(forced: str | None = None) -> list[str]:
         if name not in available:
             raise ProviderError(
                 f"execution provider {forced!r} is not available in this onnxruntime build "
-                f"(available: {', '.join(sorted(available))})")
+                f"(available: {', '.join(sorted(available))})"
+            )
         return [name] if name == CPU else [name, CPU]
     return [_PROVIDERS[p] for p in _PREFERENCE if _PROVIDERS[p] in available]
 
@@ -77,16 +80,23 @@ def provider_options(name: str, path: Path) -> dict[str, str]:
     # Engines take seconds to minutes to build; cached on disk they load in milliseconds next time.
     cache = settings.cache_dir / "tensorrt"
     cache.mkdir(parents=True, exist_ok=True)
-    options.update(trt_engine_cache_enable="True", trt_engine_cache_path=str(cache),
-                   trt_timing_cache_enable="True", trt_timing_cache_path=str(cache),
-                   trt_fp16_enable=str(settings.trt_precision in ("fp16", "int8")))
+    options.update(
+        trt_engine_cache_enable="True",
+        trt_engine_cache_path=str(cache),
+        trt_timing_cache_enable="True",
+        trt_timing_cache_path=str(cache),
+        trt_fp16_enable=str(settings.trt_precision in ("fp16", "int8")),
+    )
     table = INT8_TABLES / f"{path.parent.name}.flatbuffers"
     if settings.trt_precision == "int8" and table.is_file():
         # The TensorRT provider reads the table from its engine cache folder, by name.
         name_in_cache = f"{path.parent.name}-calibration.flatbuffers"
         shutil.copyfile(table, cache / name_in_cache)
-        options.update(trt_int8_enable="True", trt_int8_calibration_table_name=name_in_cache,
-                       trt_int8_use_native_calibration_table="False")
+        options.update(
+            trt_int8_enable="True",
+            trt_int8_calibration_table_name=name_in_cache,
+            trt_int8_use_native_calibration_table="False",
+        )
     return options
 
 
@@ -129,8 +139,9 @@ def open_session(path: Path, forced_provider: str | None = None, threads: int = 
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # onnxruntime's "not in available provider names": checked below
-                session = ort.InferenceSession(str(path), sess_options=opts,
-                                               providers=[(p, provider_options(p, path)) for p in providers])
+                session = ort.InferenceSession(
+                    str(path), sess_options=opts, providers=[(p, provider_options(p, path)) for p in providers]
+                )
             got = session.get_providers()
             if got[0] == wanted:
                 break
@@ -140,8 +151,9 @@ def open_session(path: Path, forced_provider: str | None = None, threads: int = 
                 raise
             reason = _one_line(exc)
         if forced_provider:
-            raise ProviderError(f"execution provider {forced_provider!r} (EDGE_PROVIDER) did not load for "
-                                f"{label}: {reason}")
+            raise ProviderError(
+                f"execution provider {forced_provider!r} (EDGE_PROVIDER) did not load for {label}: {reason}"
+            )
         log.warning("event=provider_fallback model=%s provider=%s reason=%r", label, wanted, reason)
         if reason.startswith("onnxruntime gave") and got[0] in providers[1:]:
             break  # onnxruntime already fell back to the next provider in the list
@@ -160,8 +172,14 @@ def on_gpu(session: ort.InferenceSession) -> bool:
     return session.get_providers()[0] != CPU
 
 
-_ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8",
-              "tensor(int8)": "int8", "tensor(int32)": "int32", "tensor(int64)": "int64"}
+_ORT_TYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(uint8)": "uint8",
+    "tensor(int8)": "int8",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+}
 
 
 def run_on_device(session: ort.InferenceSession, inputs: dict, device_id: int = 0) -> list:
@@ -178,8 +196,14 @@ def run_on_device(session: ort.InferenceSession, inputs: dict, device_id: int = 
     for name, tensor in inputs.items():
         tensor = tensor.contiguous()
         kept.append(tensor)
-        binding.bind_input(name, "cuda", device_id, np.dtype(str(tensor.dtype).removeprefix("torch.")),
-                           tuple(tensor.shape), tensor.data_ptr())
+        binding.bind_input(
+            name,
+            "cuda",
+            device_id,
+            np.dtype(str(tensor.dtype).removeprefix("torch.")),
+            tuple(tensor.shape),
+            tensor.data_ptr(),
+        )
     outputs = []
     for out in session.get_outputs():
         shape = [d if isinstance(d, int) else batch for d in out.shape]

@@ -22,8 +22,9 @@ from edge.types import CONVERSATION, Clip, Thresholds
 FUZZY_WEIGHT = 0.7  # a sound-alike hit scores lower than a word-for-word one
 
 
-def sample_scores(vectors: np.ndarray, prompt_matrix: np.ndarray, offset: np.ndarray, class_starts: np.ndarray,
-                  calibrate) -> tuple[np.ndarray, np.ndarray]:
+def sample_scores(
+    vectors: np.ndarray, prompt_matrix: np.ndarray, offset: np.ndarray, class_starts: np.ndarray, calibrate
+) -> tuple[np.ndarray, np.ndarray]:
     """Scores [S, C] for S segments and C classes, and the calibration features [S, P] behind them.
 
     prompt_matrix [P, D] holds the prompts class by class (class c owns columns class_starts[c]:class_starts[c+1])
@@ -35,8 +36,14 @@ def sample_scores(vectors: np.ndarray, prompt_matrix: np.ndarray, offset: np.nda
     return calibrate(np.maximum.reduceat(features, class_starts, axis=1)), features
 
 
-def find_clips(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, min_clip_score: float, option: str,
-               prompt_at: Callable[[int], str]) -> list[Clip]:
+def find_clips(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    scores: np.ndarray,
+    min_clip_score: float,
+    option: str,
+    prompt_at: Callable[[int], str],
+) -> list[Clip]:
     """Maximal runs of scores >= min_clip_score, for one class and one source.
 
     prompt_at(i) names the class's best prompt at segment i; it is asked only at clip peaks.
@@ -46,13 +53,28 @@ def find_clips(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, min_cli
     clips = []
     for lo, hi in zip(edges[::2], edges[1::2]):
         peak = lo + int(np.argmax(scores[lo:hi]))
-        clips.append(Clip(float(starts[lo]), float(ends[hi - 1]), float(scores[peak]), option, prompt_at(peak),
-                          float(starts[peak])))
+        clips.append(
+            Clip(
+                float(starts[lo]),
+                float(ends[hi - 1]),
+                float(scores[peak]),
+                option,
+                prompt_at(peak),
+                float(starts[peak]),
+            )
+        )
     return clips
 
 
-def segment_clips(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, min_clip_score: float, option: str,
-                  prompt_at: Callable[[int], str], gap_s: float = 1.0) -> list[Clip]:
+def segment_clips(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    scores: np.ndarray,
+    min_clip_score: float,
+    option: str,
+    prompt_at: Callable[[int], str],
+    gap_s: float = 1.0,
+) -> list[Clip]:
     """Clips of timed-text segments (sentence windows, on-screen text spans), which need not be adjacent in
     time nor ordered like visual samples: one clip per passing segment, merged with the clips it overlaps or
     nearly touches (within `gap_s`). A merged clip keeps the best score and its prompt."""
@@ -63,8 +85,9 @@ def segment_clips(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray, min_
         if clips and clip.start <= clips[-1].end + gap_s:
             last = clips[-1]
             best = clip if clip.score > last.score else last
-            clips[-1] = Clip(last.start, max(last.end, clip.end), best.score, option, best.prompt or prompt_at(i),
-                             best.peak)
+            clips[-1] = Clip(
+                last.start, max(last.end, clip.end), best.score, option, best.prompt or prompt_at(i), best.peak
+            )
         else:
             clips.append(Clip(clip.start, clip.end, clip.score, option, prompt_at(i), clip.peak))
     return clips
@@ -103,7 +126,7 @@ class ExactText:
                 continue
             for hit in soundalike.find(self._spoken.tokens, words[0]):
                 a, b = self._spoken.owner(hit.first), self._spoken.owner(hit.last)
-                p = float(np.mean([w["p"] for w in self.items[a:b + 1]]))
+                p = float(np.mean([w["p"] for w in self.items[a : b + 1]]))
                 score = 100.0 * FUZZY_WEIGHT * hit.similarity * p
                 fuzzy.append(Clip(self.items[a]["start"], self.items[b]["end"], score, self.option, prompt))
         return fuzzy, bool(fuzzy)
@@ -115,7 +138,7 @@ class ExactText:
         clips = []
         for prompt in prompts:
             for a, b in self._spoken.find(prompt):
-                p = float(np.mean([w["p"] for w in self.items[a:b + 1]]))
+                p = float(np.mean([w["p"] for w in self.items[a : b + 1]]))
                 clips.append(Clip(self.items[a]["start"], self.items[b]["end"], 100.0 * p, self.option, prompt))
         return clips
 
@@ -144,8 +167,9 @@ def union_length(clips: list[Clip], duration: float) -> float:
     return total
 
 
-def class_result(name: str, clips: list[Clip], duration: float, thresholds: Thresholds,
-                 include_clips: bool, score: float) -> dict | None:
+def class_result(
+    name: str, clips: list[Clip], duration: float, thresholds: Thresholds, include_clips: bool, score: float
+) -> dict | None:
     """The response entry for one class of one video (its class score given), or None when it misses a threshold."""
     if not clips:
         return None
@@ -156,9 +180,17 @@ def class_result(name: str, clips: list[Clip], duration: float, thresholds: Thre
     entry = {"name": name, "score": round(score, 2), "duration_ratio": round(ratio, 4)}
     if include_clips:
         # "_peak" stays in the stored result set: edge.classify.wire turns it into thumbnail_url or drops it
-        entry["clips"] = [{"start": round(c.start, 3), "end": round(c.end, 3), "score": round(c.score, 2),
-                           "option": c.option, "prompt": c.prompt,
-                           "_peak": round(c.peak if c.peak is not None else (c.start + c.end) / 2, 2)} for c in clips]
+        entry["clips"] = [
+            {
+                "start": round(c.start, 3),
+                "end": round(c.end, 3),
+                "score": round(c.score, 2),
+                "option": c.option,
+                "prompt": c.prompt,
+                "_peak": round(c.peak if c.peak is not None else (c.start + c.end) / 2, 2),
+            }
+            for c in clips
+        ]
     entry["_clip_scores"] = [c.score for c in clips]
     return entry
 
@@ -170,7 +202,9 @@ def finish_video(classes: list[dict], detailed: bool) -> list[dict]:
     for c in classes:
         clip_scores = c.pop("_clip_scores")
         if detailed:
-            c["detailed_scores"] = {"max_score": round(max(clip_scores), 2),
-                                    "avg_score": round(float(np.mean(clip_scores)), 2),
-                                    "normalized_score": round(100.0 * c["score"] / total, 2)}
+            c["detailed_scores"] = {
+                "max_score": round(max(clip_scores), 2),
+                "avg_score": round(float(np.mean(clip_scores)), 2),
+                "normalized_score": round(100.0 * c["score"] / total, 2),
+            }
     return classes

@@ -64,8 +64,14 @@ def _path(name: str, default: Path) -> Path:
     return Path(value).expanduser() if value else default
 
 
-def _number(name: str, default: float, kind=float, low: float | None = None, high: float | None = None,
-            above: float | None = None):
+def _number(
+    name: str,
+    default: float,
+    kind=float,
+    low: float | None = None,
+    high: float | None = None,
+    above: float | None = None,
+):
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -73,10 +79,16 @@ def _number(name: str, default: float, kind=float, low: float | None = None, hig
         value = kind(raw)
     except ValueError:
         raise SettingsError(f"{name} must be {'a whole number' if kind is int else 'a number'}, got {raw!r}") from None
-    if (low is not None and value < low) or (high is not None and value > high) or (above is not None
-                                                                                    and value <= above):
-        bounds = [f"> {above:g}" if above is not None else "", f">= {low:g}" if low is not None else "",
-                  f"<= {high:g}" if high is not None else ""]
+    if (
+        (low is not None and value < low)
+        or (high is not None and value > high)
+        or (above is not None and value <= above)
+    ):
+        bounds = [
+            f"> {above:g}" if above is not None else "",
+            f">= {low:g}" if low is not None else "",
+            f"<= {high:g}" if high is not None else "",
+        ]
         raise SettingsError(f"{name} must be {' and '.join(b for b in bounds if b)}, got {raw!r}")
     return value
 
@@ -108,8 +120,9 @@ def load_settings() -> Settings:
     rate_limit = _number("EDGE_RATE_LIMIT", 0, int, low=1) or None
     action_every_s = _number("EDGE_ACTION_EVERY", 4.0, low=0, high=600)
     if 0 < action_every_s < 1.5:  # a window (16 frames at 12 fps) lasts 1.33 s: windows cannot come closer
-        raise SettingsError(f"EDGE_ACTION_EVERY must be 0 (actions off) or at least 1.5 (seconds), "
-                            f"got {action_every_s:g}")
+        raise SettingsError(
+            f"EDGE_ACTION_EVERY must be 0 (actions off) or at least 1.5 (seconds), got {action_every_s:g}"
+        )
     return Settings(
         home=home,
         cache_dir=_path("EDGE_CACHE_DIR", home / "cache"),

@@ -16,7 +16,7 @@ import jellyfish
 
 MAX_WORDS = 3
 MIN_LETTERS = 6
-SOUND_MIN = 0.8     # Jaro-Winkler of the Metaphone keys
+SOUND_MIN = 0.8  # Jaro-Winkler of the Metaphone keys
 SPELLING_MIN = 0.7  # 1 - Levenshtein distance / longer length
 
 

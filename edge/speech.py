@@ -2,8 +2,8 @@
 
 A transcriber turns 16 kHz mono audio (one array, or a stream of blocks: edge.audio.audio_blocks) into a
 Transcript (language, words with start/end and probability) in the track's own time base. Only the chunks
-the voice-activity gate (edge.vad) passes reach Whisper, each with an encoder window sized to it
-(whisper.cpp's `audio_ctx`: a 5 s chunk costs about a sixth of the 30 s window). Word times come from
+the voice-activity gate (edge.vad) passes reach Whisper (with the full 30 s encoder window: a window sized to the
+chunk, `audio_ctx`, is off, see WhisperTranscriber). Word times come from
 whisper.cpp's DTW alignment over the base model's alignment heads (~0.15 s); segment times are ~0.7 s off.
 What Whisper writes for sounds ("[BIRDS CHIRPING]", "(upbeat music)", "♪ ... ♪") is dropped whole, and a
 segment Whisper itself doubts (a repetition loop, text it barely believes) is rejected.
@@ -30,15 +30,15 @@ log = logging.getLogger("edge.speech")
 # Whisper's sound annotations: an opening mark starts one, its partner ends it, whatever lies between
 # (several words, several tokens) goes with it. "♪" and "*" pair with themselves.
 _TAG_PAIRS = {"[": "]", "(": ")", "（": "）", "【": "】", "♪": "♪", "*": "*", "<": ">"}
-_MAX_COMPRESSION = 2.4     # zlib ratio of a segment's text above which it is a repetition loop (Whisper's rule)
-_NO_SPEECH = 0.6           # Whisper's "nothing was said": no-speech probability above this ...
-_MIN_AVG_LOGPROB = -1.0    # ... with an average token log-probability below this
-_DOUBTFUL_LOGPROB = -1.5   # a segment this unlikely is not kept even when Whisper heard speech
-_LANGUAGE_PROBE_S = 10.0   # of the first speech: enough to tell the language
-_MIN_INPUT_S = 1.1         # whisper.cpp refuses inputs under 1 s: shorter chunks are padded with silence
-_FRAMES_PER_S = 50         # encoder positions per second of audio (1500 per 30 s window)
-AUDIO_CTX_MARGIN = 64      # encoder positions beyond a chunk's own, so its last word is not cut (see bench)
-_SEGMENT_SLACK_S = 0.7     # how far segment times may be off
+_MAX_COMPRESSION = 2.4  # zlib ratio of a segment's text above which it is a repetition loop (Whisper's rule)
+_NO_SPEECH = 0.6  # Whisper's "nothing was said": no-speech probability above this ...
+_MIN_AVG_LOGPROB = -1.0  # ... with an average token log-probability below this
+_DOUBTFUL_LOGPROB = -1.5  # a segment this unlikely is not kept even when Whisper heard speech
+_LANGUAGE_PROBE_S = 10.0  # of the first speech: enough to tell the language
+_MIN_INPUT_S = 1.1  # whisper.cpp refuses inputs under 1 s: shorter chunks are padded with silence
+_FRAMES_PER_S = 50  # encoder positions per second of audio (1500 per 30 s window)
+AUDIO_CTX_MARGIN = 64  # encoder positions beyond a chunk's own, so its last word is not cut (see bench)
+_SEGMENT_SLACK_S = 0.7  # how far segment times may be off
 _SECONDS_PER_LETTER = 0.08  # slow speech: ~12 letters a second
 
 
@@ -46,13 +46,13 @@ _SECONDS_PER_LETTER = 0.08  # slow speech: ~12 letters a second
 class Word:
     start: float
     end: float
-    text: str       # as spoken, with its punctuation ("forecast.")
-    p: float        # mean token probability
+    text: str  # as spoken, with its punctuation ("forecast.")
+    p: float  # mean token probability
 
 
 @dataclass(frozen=True)
 class Transcript:
-    language: str | None   # ISO code Whisper detected; None when there was nothing to transcribe
+    language: str | None  # ISO code Whisper detected; None when there was nothing to transcribe
     words: list[Word]
 
     @property
@@ -68,6 +68,7 @@ def free_cores(window_s: float = 0.25) -> float:
     def sample() -> tuple[int, int]:
         fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         return fields[1] + fields[3] + fields[4], sum(fields)  # nice + idle + iowait, all
+
     try:
         idle0, total0 = sample()
         time.sleep(window_s)
@@ -90,7 +91,10 @@ def speech_threads() -> int:
 class WhisperTranscriber:
     """whisper.cpp on a verified ggml file, behind the voice-activity gate."""
 
-    def __init__(self, model_path: Path, vad: SileroVad, threads: int | None = None, audio_ctx: bool = True):
+    # audio_ctx (an encoder window sized to the chunk) is off: with DTW word times on, whisper.cpp 1.8.5 aborted the
+    # whole process (WHISPER_ASSERT filter_width < a->ne[2]) on a 10.5 s chunk of the development set that the full
+    # window transcribes fine. An abort cannot be caught, and one video must never stop a batch; it cost ~8% speed.
+    def __init__(self, model_path: Path, vad: SileroVad, threads: int | None = None, audio_ctx: bool = False):
         import _pywhispercpp as pw
         from pywhispercpp.model import Model
 
@@ -99,14 +103,26 @@ class WhisperTranscriber:
         self.last_threads = 0
         self.last_stats: dict = {}
         self._model = Model(
-            str(model_path), redirect_whispercpp_logs_to=None,
-            context_params={"dtw_token_timestamps": True, "dtw_aheads_preset": pw.WHISPER_AHEADS_BASE,
-                            "flash_attn": False, "use_gpu": False},
-            n_threads=threads or 1, language="", print_progress=False, print_realtime=False,
-            print_timestamps=False, no_context=True, no_speech_thold=_NO_SPEECH, logprob_thold=_MIN_AVG_LOGPROB,
+            str(model_path),
+            redirect_whispercpp_logs_to=None,
+            context_params={
+                "dtw_token_timestamps": True,
+                "dtw_aheads_preset": pw.WHISPER_AHEADS_BASE,
+                "flash_attn": False,
+                "use_gpu": False,
+            },
+            n_threads=threads or 1,
+            language="",
+            print_progress=False,
+            print_realtime=False,
+            print_timestamps=False,
+            no_context=True,
+            no_speech_thold=_NO_SPEECH,
+            logprob_thold=_MIN_AVG_LOGPROB,
             # No temperature fallback: on silence and music it re-decodes each 30 s window up to 5 times
             # (measured: 2.5x real time on 8 s of room tone) for text that is then dropped anyway.
-            temperature_inc=0.0)
+            temperature_inc=0.0,
+        )
 
     def transcribe(self, audio: np.ndarray | Iterable[np.ndarray]) -> Transcript:
         """One track (an array, or its blocks in order) -> its words, in the track's time base. The language is
@@ -129,8 +145,9 @@ class WhisperTranscriber:
         if audio.size < _MIN_INPUT_S * SAMPLE_RATE:
             audio = np.concatenate([audio, np.zeros(round(_MIN_INPUT_S * SAMPLE_RATE) - audio.size, np.float32)])
         frames = min(1500, math.ceil(audio.size / SAMPLE_RATE * _FRAMES_PER_S) + AUDIO_CTX_MARGIN)
-        self._model.transcribe(audio, n_threads=self.last_threads, language=language,
-                               audio_ctx=frames if self.audio_ctx else 0, **params)
+        self._model.transcribe(
+            audio, n_threads=self.last_threads, language=language, audio_ctx=frames if self.audio_ctx else 0, **params
+        )
 
     def _detect_language(self, audio: np.ndarray) -> str:
         """Whisper's language of the first `_LANGUAGE_PROBE_S` of speech. whisper.cpp detects with the encoder
@@ -156,8 +173,10 @@ class WhisperTranscriber:
         words: list[Word] = []
         previous_end, rejected = offset, 0
         for s in range(pw.whisper_full_n_segments(ctx)):
-            bounds = (offset + pw.whisper_full_get_segment_t0(ctx, s) / 100.0,
-                      offset + pw.whisper_full_get_segment_t1(ctx, s) / 100.0)
+            bounds = (
+                offset + pw.whisper_full_get_segment_t0(ctx, s) / 100.0,
+                offset + pw.whisper_full_get_segment_t1(ctx, s) / 100.0,
+            )
             pieces: list[tuple[bytes, float, float]] = []  # (token bytes, dtw time, p)
             logprobs = []
             for t in range(pw.whisper_full_n_tokens(ctx, s)):
@@ -202,8 +221,9 @@ def drop_sound_tags(words: list[Word]) -> list[Word]:
     return kept
 
 
-def _join_tokens(pieces: list[tuple[bytes, float, float]], previous_end: float,
-                 bounds: tuple[float, float]) -> list[Word]:
+def _join_tokens(
+    pieces: list[tuple[bytes, float, float]], previous_end: float, bounds: tuple[float, float]
+) -> list[Word]:
     """Byte-level tokens -> words (a token starting with a space starts a word), timed by DTW.
 
     whisper.cpp's DTW time of a token marks where the token ends (measured against synthesised speech:

@@ -18,8 +18,7 @@ _BATCH = 32
 class BgeTextEncoder:
     dim = 384
 
-    def __init__(self, model_path: Path, tokenizer_path: Path, key: str,
-                 provider: str | None = None, threads: int = 0):
+    def __init__(self, model_path: Path, tokenizer_path: Path, key: str, provider: str | None = None, threads: int = 0):
         self.key = key
         self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
         self._tokenizer.enable_truncation(_MAX_TOKENS)
@@ -33,11 +32,12 @@ class BgeTextEncoder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.empty((len(texts), self.dim), np.float32)
         for start in range(0, len(order), _BATCH):
-            chosen = order[start:start + _BATCH]
+            chosen = order[start : start + _BATCH]
             batch = self._tokenizer.encode_batch([texts[i] for i in chosen])
             ids = np.array([e.ids for e in batch], dtype=np.int64)
             mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
-            hidden = self._session.run(["last_hidden_state"], {
-                "input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+            hidden = self._session.run(
+                ["last_hidden_state"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            )[0]
             out[chosen] = hidden[:, 0, :]
         return l2_normalise(out)

@@ -20,6 +20,7 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels
 class Reading:
     """One text line read in one sample. fresh=False: carried from an earlier OCR of an unchanged
     region; it extends a span but casts no vote on its text."""
+
     text: str
     score: float
     box: Box
@@ -78,15 +79,23 @@ class _Track:
 
     def add(self, t: float, r: Reading) -> None:
         self.last, self.latest = t, r
-        self.box = (min(self.box[0], r.box[0]), min(self.box[1], r.box[1]),
-                    max(self.box[2], r.box[2]), max(self.box[3], r.box[3])) if self.readings else r.box
+        self.box = (
+            (
+                min(self.box[0], r.box[0]),
+                min(self.box[1], r.box[1]),
+                max(self.box[2], r.box[2]),
+                max(self.box[3], r.box[3]),
+            )
+            if self.readings
+            else r.box
+        )
         self.readings.append(r)
         if not self.stitched:
             self.stitched = r.text
         elif r.fresh and (m := _shared_run(self.stitched, r.text)):
             # A ticker: the new window reaches further right than what we have, so append its tail.
             if len(r.text) - (m.b + m.size) > len(self.stitched) - (m.a + m.size) + 1:
-                self.stitched = self.stitched[:m.a + m.size] + r.text[m.b + m.size:]
+                self.stitched = self.stitched[: m.a + m.size] + r.text[m.b + m.size :]
 
     def span(self, end: float) -> TextSpan:
         votes = [r for r in self.readings if r.fresh] or self.readings
@@ -123,13 +132,21 @@ class TextTracker:
 
     def _fragment(self, r: Reading) -> bool:
         """Part of a text already on screen (the detector split "EDGE TV" into "EDGE" and "TV" this time)?"""
-        return any(_overlap(tr.box, r.box) > 0.8 and _reading_key(r.text) in _reading_key(tr.stitched)
-                   for tr in self._active)
+        return any(
+            _overlap(tr.box, r.box) > 0.8 and _reading_key(r.text) in _reading_key(tr.stitched) for tr in self._active
+        )
 
     def update(self, t: float, readings: list[Reading]) -> None:
         """Readings of the sample at time t (call for every sample, in time order, even with none)."""
-        pairs = sorted(((a, i, j) for i, tr in enumerate(self._active) for j, r in enumerate(readings)
-                        if (a := self._affinity(tr, r)) > 0), reverse=True)
+        pairs = sorted(
+            (
+                (a, i, j)
+                for i, tr in enumerate(self._active)
+                for j, r in enumerate(readings)
+                if (a := self._affinity(tr, r)) > 0
+            ),
+            reverse=True,
+        )
         used_t, used_r = set(), set()
         for _, i, j in pairs:  # greedy: the best-matching pairs first, each track and reading once
             if i not in used_t and j not in used_r:

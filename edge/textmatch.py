@@ -61,8 +61,11 @@ class SpokenWords:
         if not target:
             return []
         n = len(target)
-        return [(self._owner[k], self._owner[k + n - 1]) for k in self._at.get(target[0], ())
-                if self._tokens[k:k + n] == target]
+        return [
+            (self._owner[k], self._owner[k + n - 1])
+            for k in self._at.get(target[0], ())
+            if self._tokens[k : k + n] == target
+        ]
 
 
 def _within_one_edit(a: str, b: str) -> bool:
@@ -73,7 +76,7 @@ def _within_one_edit(a: str, b: str) -> bool:
     i = 0
     while i < len(a) and a[i] == b[i]:
         i += 1
-    return a[i + (len(a) == len(b)):] == b[i + 1:]
+    return a[i + (len(a) == len(b)) :] == b[i + 1 :]
 
 
 def word_runs(words: list[str]) -> set[str]:
@@ -88,8 +91,11 @@ def runs_hold(runs: set[str], target: str, tolerant: bool = True) -> bool:
         return False
     if target in runs:
         return True
-    return tolerant and len(target) >= _TOLERANT_LEN and any(
-        abs(len(run) - len(target)) <= 1 and _within_one_edit(run, target) for run in runs)
+    return (
+        tolerant
+        and len(target) >= _TOLERANT_LEN
+        and any(abs(len(run) - len(target)) <= 1 and _within_one_edit(run, target) for run in runs)
+    )
 
 
 def sentence_windows(words: list[TimedText], min_words: int = 8, max_words: int = 40) -> list[TimedText]:

@@ -36,8 +36,15 @@ class _ChangeSignal:
             from inotify_simple import INotify, flags
 
             self._inotify = INotify()
-            self._mask = (flags.CREATE | flags.CLOSE_WRITE | flags.MODIFY | flags.ATTRIB | flags.DELETE
-                          | flags.MOVED_FROM | flags.MOVED_TO)
+            self._mask = (
+                flags.CREATE
+                | flags.CLOSE_WRITE
+                | flags.MODIFY
+                | flags.ATTRIB
+                | flags.DELETE
+                | flags.MOVED_FROM
+                | flags.MOVED_TO
+            )
         except (ImportError, OSError) as exc:
             log.info("event=inotify_unavailable reason=%r polling=only", exc)
             self._inotify = None
@@ -86,8 +93,10 @@ class Watcher:
             store.close()
         if requeued:
             log.info("event=requeued jobs=%d", requeued)
-        self._threads = [threading.Thread(target=self._run, args=(loop,), name=f"edge-{loop.__name__}", daemon=True)
-                         for loop in (self._scan_loop, self._work_loop)]
+        self._threads = [
+            threading.Thread(target=self._run, args=(loop,), name=f"edge-{loop.__name__}", daemon=True)
+            for loop in (self._scan_loop, self._work_loop)
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -142,8 +151,11 @@ class Watcher:
             except OSError:  # deleted between the walk and the stat: the next scan sees it gone
                 continue
             known = store.file_row(key)
-            if known and known.status in ("indexed", "failed") and (known.size, known.mtime_ns) == (stat.st_size,
-                                                                                                 stat.st_mtime_ns):
+            if (
+                known
+                and known.status in ("indexed", "failed")
+                and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+            ):
                 self._pending.pop(key, None)
                 continue
             size_mtime = (stat.st_size, stat.st_mtime_ns)

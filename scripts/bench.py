@@ -7,6 +7,7 @@ Everything runs in a temporary EDGE_HOME (and cache), so the operator's store is
 from EDGE_MODELS_DIR as load_settings() sees it. Progress and a table go to stderr, one JSON object to stdout.
 It exits 0 even when targets are missed: it measures, it does not gate.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,22 +55,44 @@ def log(msg: str) -> None:
 def row(name: str, value: float, unit: str, target: float | None = None, op: str = ">=", note: str = "") -> None:
     """One measurement; with a target it gets ratio = value/target and pass/fail (op says which side passes)."""
     ok = None if target is None else bool(value >= target if op == ">=" else value <= target)
-    ROWS.append({"name": name, "value": round(float(value), 3), "unit": unit, "target": target,
-                 "op": op if target is not None else None,
-                 "ratio": round(float(value / target), 2) if target else None, "pass": ok, "note": note})
+    ROWS.append(
+        {
+            "name": name,
+            "value": round(float(value), 3),
+            "unit": unit,
+            "target": target,
+            "op": op if target is not None else None,
+            "ratio": round(float(value / target), 2) if target else None,
+            "pass": ok,
+            "note": note,
+        }
+    )
 
 
 def missed() -> list[str]:
-    return [r["name"] + (" (implied target)" if r["note"].startswith("implied") else "")
-            for r in ROWS if r["pass"] is False]
+    return [
+        r["name"] + (" (implied target)" if r["note"].startswith("implied") else "") for r in ROWS if r["pass"] is False
+    ]
 
 
 def machine_facts() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown")
-    return {"nproc": len(os.sched_getaffinity(0)), "cpu_model": cpu, "python": sys.version.split()[0],
-            "onnxruntime": ort.__version__, "ort_available_providers": ort.get_available_providers(),
-            "opencv": cv2.__version__, "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown",
+    )
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_model": cpu,
+        "python": sys.version.split()[0],
+        "onnxruntime": ort.__version__,
+        "ort_available_providers": ort.get_available_providers(),
+        "opencv": cv2.__version__,
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def make_videos(tmp: Path, seconds: float) -> dict[str, Path]:
@@ -106,8 +129,12 @@ def bench_thumbnails(videos) -> None:
         duration = probe(videos[label]).duration
         moments = [duration * (i + 0.5) / 10 for i in range(10)]
         times = _times(lambda: [frame_jpeg(videos[label], t) for t in moments], 1) / len(moments)
-        row(f"thumbnail on demand, {label}: per picture", float(times[0]), "ms",
-            note=f"{len(frame_jpeg(videos[label], moments[0])) / 1024:.0f} KiB JPEG")
+        row(
+            f"thumbnail on demand, {label}: per picture",
+            float(times[0]),
+            "ms",
+            note=f"{len(frame_jpeg(videos[label], moments[0])) / 1024:.0f} KiB JPEG",
+        )
 
 
 def bench_encoder(bundle, video: Path, settings) -> None:
@@ -115,11 +142,16 @@ def bench_encoder(bundle, video: Path, settings) -> None:
     bundle.image_encoder.encode(frames[:8])  # warm-up: opens the ONNX sessions (they open lazily)
     t = time.perf_counter()
     for i in range(0, len(frames), 8):
-        bundle.image_encoder.encode(frames[i:i + 8])
+        bundle.image_encoder.encode(frames[i : i + 8])
     fps = len(frames) / (time.perf_counter() - t)
     log(f"image encoder alone: {fps:.1f} frames/s on {len(frames)} 720p frames")
-    row("image encoder alone (batch 8): frames/s", fps, "fps", 10.0 * settings.sample_fps,
-        note="implied: 10x realtime at the sample rate")
+    row(
+        "image encoder alone (batch 8): frames/s",
+        fps,
+        "fps",
+        10.0 * settings.sample_fps,
+        note="implied: 10x realtime at the sample rate",
+    )
 
 
 def bench_index(videos, edge: Edge, settings) -> None:
@@ -139,23 +171,35 @@ def bench_index(videos, edge: Edge, settings) -> None:
         if report.failed:
             raise RuntimeError(f"indexing {path} failed: {report.failed}")
         encoded = re.search(r"encoded=(\d+)", " ".join(lines)).group(1) if lines else "?"
-        row(f"index {label} end to end: x-realtime", duration / dt, "x", 15.0 if label == "720p" else None,
-            note=f"{duration:.0f} s video in {dt:.1f} s, {encoded} samples encoded")
+        row(
+            f"index {label} end to end: x-realtime",
+            duration / dt,
+            "x",
+            15.0 if label == "720p" else None,
+            note=f"{duration:.0f} s video in {dt:.1f} s, {encoded} samples encoded",
+        )
 
 
 def bench_peak_rss(video: Path, tmp: Path, settings) -> None:
     """`edge index` in a fresh process (and store): its peak RSS is what an operator's machine must hold."""
     env = dict(os.environ, EDGE_HOME=str(tmp / "rss-home"), EDGE_CACHE_DIR=str(settings.cache_dir))
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "edge", "index", str(video)], env=env, cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", "index", str(video)], env=env, cwd=ROOT, capture_output=True, text=True
+    )
     dt = time.perf_counter() - t
     if proc.returncode != 0:
         raise RuntimeError(f"edge index exited {proc.returncode}: {proc.stderr[-2000:]}")
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
     log(f"edge index subprocess: {dt:.1f} s, peak RSS {peak_mib:.0f} MiB")
-    row("index 720p subprocess: peak RSS", peak_mib, "MiB", 1536.0, "<=",
-        note="1.5 GiB; all three sources, their models loaded")
+    row(
+        "index 720p subprocess: peak RSS",
+        peak_mib,
+        "MiB",
+        1536.0,
+        "<=",
+        note="1.5 GiB; all three sources, their models loaded",
+    )
     row("index 720p subprocess: wall incl. startup", dt, "s", note="process start + model load + index")
 
 
@@ -166,16 +210,21 @@ COLOURS = ["", "red ", "blue ", "green ", "white ", "black ", "yellow ", "wooden
 
 def _request(video_ids: list[str], variant: int = 0):
     """100 prompts; each variant words them differently, so its prompts are new to the prompt cache."""
-    nouns = {"animals": "cat dog horse bird cow", "vehicles": "car motorcycle bus rocket boat",
-             "food": "coffee pizza sandwich soup cake", "space": "galaxy star planet nebula telescope",
-             "people": "astronaut photographer crowd child runner"}
+    nouns = {
+        "animals": "cat dog horse bird cow",
+        "vehicles": "car motorcycle bus rocket boat",
+        "food": "coffee pizza sandwich soup cake",
+        "space": "galaxy star planet nebula telescope",
+        "people": "astronaut photographer crowd child runner",
+    }
     templates = ["a {}", "a close-up photo of a {}", "a {} in the distance", "someone filming a {} outdoors"]
     adjective = SIZES[variant // len(COLOURS) % len(SIZES)] + COLOURS[variant % len(COLOURS)]
-    classes = [{"name": c, "prompts": [t.format(adjective + n) for n in ns.split() for t in templates]}
-               for c, ns in nouns.items()]  # 5 classes x 20 = 100 prompts, the request maximum
+    classes = [
+        {"name": c, "prompts": [t.format(adjective + n) for n in ns.split() for t in templates]}
+        for c, ns in nouns.items()
+    ]  # 5 classes x 20 = 100 prompts, the request maximum
     # include_clips makes every matching video build its clip list: the heavier, conservative case.
-    return parse_request({"video_ids": video_ids, "options": ["visual"], "classes": classes,
-                          "include_clips": True})
+    return parse_request({"video_ids": video_ids, "options": ["visual"], "classes": classes, "include_clips": True})
 
 
 def _times(fn, reps: int) -> np.ndarray:
@@ -200,8 +249,12 @@ def bench_classify(bundle, tmp: Path, settings, reps: int) -> None:
         v /= np.linalg.norm(v, axis=1, keepdims=True)
         starts = np.arange(n, dtype=np.float32)
         vid = hashlib.sha256(f"bench-{i}".encode()).hexdigest()[:24]
-        store.put_video(vid, f"bench-{i:02d}.mp4", info,
-                        {("visual", bundle.key): Segments(starts, starts + 1, v.astype(np.float16))})
+        store.put_video(
+            vid,
+            f"bench-{i:02d}.mp4",
+            info,
+            {("visual", bundle.key): Segments(starts, starts + 1, v.astype(np.float16))},
+        )
         ids.append(vid)
     log(f"inserted 10 x {n} segments (dim {dim}) in {time.perf_counter() - t:.1f} s")
 
@@ -213,11 +266,13 @@ def bench_classify(bundle, tmp: Path, settings, reps: int) -> None:
         return clf.rank(clf.resolve_videos(req), req, embedded)
 
     variants = iter(range(1, 10 * reps))
-    results = {"load": _times(lambda: [store.segments(v, "visual", bundle.key) for v in ids], reps),
-               "embed": _times(lambda: clf.embed_prompts(_request(ids, next(variants))), reps),
-               "score": _times(scoring_only, reps),
-               "full": _times(lambda: clf.classify(_request(ids, next(variants))), reps),
-               "repeat": _times(lambda: clf.classify(req), reps)}
+    results = {
+        "load": _times(lambda: [store.segments(v, "visual", bundle.key) for v in ids], reps),
+        "embed": _times(lambda: clf.embed_prompts(_request(ids, next(variants))), reps),
+        "score": _times(scoring_only, reps),
+        "full": _times(lambda: clf.classify(_request(ids, next(variants))), reps),
+        "repeat": _times(lambda: clf.classify(req), reps),
+    }
     total = clf.classify(req)["page_info"]["total_results"]
     log(f"classify: {total} of 10 videos in the result (random vectors rarely match)")
     p = {k: (np.percentile(v, 50), np.percentile(v, 95)) for k, v in results.items()}
@@ -238,8 +293,11 @@ def bench_http(settings, reps: int) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "edge", "serve", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "edge", "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -253,9 +311,16 @@ def bench_http(settings, reps: int) -> None:
         store = Store(settings.db_path)
         ids = [v.video_id for v in store.videos()]
         store.close()
-        body = {"video_ids": ids, "options": ["visual"], "include_clips": True, "classes": [
-            {"name": "cat", "prompts": ["a cat", "kitten"]}, {"name": "coffee", "prompts": ["a cup of coffee"]},
-            {"name": "vehicle", "prompts": ["a motorcycle", "a rocket launch"]}]}
+        body = {
+            "video_ids": ids,
+            "options": ["visual"],
+            "include_clips": True,
+            "classes": [
+                {"name": "cat", "prompts": ["a cat", "kitten"]},
+                {"name": "coffee", "prompts": ["a cup of coffee"]},
+                {"name": "vehicle", "prompts": ["a motorcycle", "a rocket launch"]},
+            ],
+        }
 
         clients = threading.local()  # one keep-alive client per thread, as each SDK client holds one
 
@@ -271,8 +336,14 @@ def bench_http(settings, reps: int) -> None:
         with ThreadPoolExecutor(8) as pool:
             latencies = np.array(list(pool.map(one, range(8 * reps))))
         log(f"http: {len(latencies)} classify requests from 8 clients over {health['videos']} videos")
-        row("http classify, 8 concurrent clients: p50", np.percentile(latencies, 50), "ms", 100.0, "<=",
-            note=f"{len(ids)} indexed videos, 5 prompts")
+        row(
+            "http classify, 8 concurrent clients: p50",
+            np.percentile(latencies, 50),
+            "ms",
+            100.0,
+            "<=",
+            note=f"{len(ids)} indexed videos, 5 prompts",
+        )
         row("http classify, 8 concurrent clients: p95", np.percentile(latencies, 95), "ms")
     finally:
         server.terminate()
@@ -285,18 +356,37 @@ def bench_exact(reps: int) -> None:
 
     rng = np.random.default_rng(0)
     vocab = [f"word{i}" for i in range(3000)] + ["the", "and", "weather", "forecast"]
-    words = [{"start": i * 0.4, "end": i * 0.4 + 0.3, "text": str(rng.choice(vocab)) + str(rng.choice(["", ",", "."])),
-              "p": 0.9} for i in range(90_000)]
-    spans = [{"start": float(i), "end": i + 3.0, "text": " ".join(rng.choice(vocab, 4)), "confidence": 0.9}
-             for i in range(3000)]
+    words = [
+        {
+            "start": i * 0.4,
+            "end": i * 0.4 + 0.3,
+            "text": str(rng.choice(vocab)) + str(rng.choice(["", ",", "."])),
+            "p": 0.9,
+        }
+        for i in range(90_000)
+    ]
+    spans = [
+        {"start": float(i), "end": i + 3.0, "text": " ".join(rng.choice(vocab, 4)), "confidence": 0.9}
+        for i in range(3000)
+    ]
     prompts = tuple(f"word{i} word{i + 1}" for i in range(99)) + ("the",)
-    for label, items, option in (("10 h of speech", words, "conversation"), ("3,000 text spans", spans, "text_in_video")):
+    for label, items, option in (
+        ("10 h of speech", words, "conversation"),
+        ("3,000 text spans", spans, "text_in_video"),
+    ):
         t = time.perf_counter()
         prepared = ExactText(items, option)
-        row(f"exact match, {label}: first preparation", 1000 * (time.perf_counter() - t), "ms",
-            note="once per video, then kept")
-        row(f"exact match, {label}: 100 prompts p50", np.percentile(_times(lambda: prepared.clips(prompts), reps), 50),
-            "ms")
+        row(
+            f"exact match, {label}: first preparation",
+            1000 * (time.perf_counter() - t),
+            "ms",
+            note="once per video, then kept",
+        )
+        row(
+            f"exact match, {label}: 100 prompts p50",
+            np.percentile(_times(lambda: prepared.clips(prompts), reps), 50),
+            "ms",
+        )
 
 
 def bench_text_sources(video: Path, settings) -> None:
@@ -337,8 +427,11 @@ def print_table(facts: dict) -> None:
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
         verdict = {True: "PASS", False: "MISSED", None: "info"}[r["pass"]]
         value = f"{r['value']:10.1f}" if abs(r["value"]) >= 10 else f"{r['value']:10.3f}"  # RTF, WER, CPU-s/s
-        print(f"{r['name']:46} {value} {r['unit']:4} {target:>10} {ratio:>6}  {verdict}"
-              + (f"  ({r['note']})" if r["note"] else ""), file=err)
+        print(
+            f"{r['name']:46} {value} {r['unit']:4} {target:>10} {ratio:>6}  {verdict}"
+            + (f"  ({r['note']})" if r["note"] else ""),
+            file=err,
+        )
     print("-" * 92 + "\ntargets missed: " + ("; ".join(missed()) or "none"), file=err)
 
 
@@ -347,9 +440,18 @@ def main(argv=None) -> None:
     ap.add_argument("--seconds", type=float, default=60.0, help="length of each generated video")
     ap.add_argument("--reps", type=int, default=15, help="timed repetitions per classify measurement")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (printed)")
-    ap.add_argument("--long-hours", type=float, default=10.0,
-                    help="length of the long-file benchmark's video (built once, cached in build/bench-cache); 0 skips it")
+    ap.add_argument(
+        "--long-hours",
+        type=float,
+        default=10.0,
+        help="length of the long-file benchmark's video (built once, cached in build/bench-cache); 0 skips it",
+    )
     ap.add_argument("--no-mix", action="store_true", help="skip the all-sources realistic mix")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="only decode, visual indexing, memory, classify and HTTP (no speech, OCR, cluster, action, mix, long file)",
+    )
     args = ap.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="edge-bench-"))
@@ -358,10 +460,13 @@ def main(argv=None) -> None:
     os.environ["EDGE_CACHE_DIR"] = str(tmp / "home" / "cache")
     settings = load_settings()
     facts = machine_facts()
-    facts.update(sample_fps=settings.sample_fps, ort_threads=settings.threads or "auto",
-                 models_dir=str(settings.models_dir))
-    log(f"temp dir {tmp}{' (kept)' if args.keep else ''}; models from {settings.models_dir}; "
-        f"loadavg {facts['loadavg_start']}")
+    facts.update(
+        sample_fps=settings.sample_fps, ort_threads=settings.threads or "auto", models_dir=str(settings.models_dir)
+    )
+    log(
+        f"temp dir {tmp}{' (kept)' if args.keep else ''}; models from {settings.models_dir}; "
+        f"loadavg {facts['loadavg_start']}"
+    )
     try:
         videos = make_videos(tmp, args.seconds)
         bench_decode(videos, tmp, settings)
@@ -372,22 +477,24 @@ def main(argv=None) -> None:
         row("bundle load (cold cache, label embeddings)", time.perf_counter() - t, "s")
         bench_encoder(bundle, videos["720p"], settings)
         enc = bundle.image_encoder  # which providers the sessions really got (private, hence getattr)
-        facts["ort_providers_used"] = sorted({p for s in ("_classifier", "_detector")
-                                              for p in getattr(getattr(enc, s, None), "get_providers", list)()})
+        facts["ort_providers_used"] = sorted(
+            {p for s in ("_classifier", "_detector") for p in getattr(getattr(enc, s, None), "get_providers", list)()}
+        )
         bench_index(videos, edge, settings)
         bench_peak_rss(videos["720p"], tmp, settings)
         bench_classify(bundle, tmp, settings, args.reps)
         bench_http(settings, args.reps)
         bench_exact(args.reps)
-        bench_text_sources(videos["720p"], settings)
-        bench_cluster_rows()
-        bench_action_rows(settings)
-        from bench_long import bench_long, bench_mix
+        if not args.quick:
+            bench_text_sources(videos["720p"], settings)
+            bench_cluster_rows()
+            bench_action_rows(settings)
+            from bench_long import bench_long, bench_mix
 
-        if not args.no_mix:
-            bench_mix(CACHE, tmp, row, log)
-        if args.long_hours > 0:
-            bench_long(CACHE, tmp, args.long_hours, row, log)
+            if not args.no_mix:
+                bench_mix(CACHE, tmp, row, log)
+            if args.long_hours > 0:
+                bench_long(CACHE, tmp, args.long_hours, row, log)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

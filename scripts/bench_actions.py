@@ -40,8 +40,15 @@ TARGET_X_REALTIME = 5.0  # visual indexing with actions on typical footage, on t
 
 def _row(name, value, unit, target=None, op=">=", note=""):
     ok = None if target is None else bool(value >= target if op == ">=" else value <= target)
-    return {"name": name, "value": round(float(value), 4), "unit": unit, "target": target,
-            "op": op if target is not None else None, "pass": ok, "note": note}
+    return {
+        "name": name,
+        "value": round(float(value), 4),
+        "unit": unit,
+        "target": target,
+        "op": op if target is not None else None,
+        "pass": ok,
+        "note": note,
+    }
 
 
 def _letterbox(frame: np.ndarray) -> np.ndarray:
@@ -50,7 +57,7 @@ def _letterbox(frame: np.ndarray) -> np.ndarray:
     small = cv2.resize(frame, (round(w * scale) // 2 * 2, round(h * scale) // 2 * 2), interpolation=cv2.INTER_AREA)
     out = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
     y, x = (SIZE[1] - small.shape[0]) // 2, (SIZE[0] - small.shape[1]) // 2
-    out[y:y + small.shape[0], x:x + small.shape[1]] = small
+    out[y : y + small.shape[0], x : x + small.shape[1]] = small
     return out
 
 
@@ -132,15 +139,22 @@ def bench_actions(models_dir: Path, seconds: float = 60.0, log=print) -> list[di
     rows = []
     with tempfile.TemporaryDirectory(prefix="edge-bench-actions-") as tmp:
         tmp = Path(tmp)
-        videos = {"typical 720p (real footage)": tmp / "typical.mp4", "photo montage 720p": tmp / "montage.mp4",
-                  "fixed camera 720p": tmp / "static.mp4"}
+        videos = {
+            "typical 720p (real footage)": tmp / "typical.mp4",
+            "photo montage 720p": tmp / "montage.mp4",
+            "fixed camera 720p": tmp / "static.mp4",
+        }
         write_typical(videos["typical 720p (real footage)"], tmp / "media", seconds)
         spans = [(name, seconds / len(PHOTOS)) for name in PHOTOS]
         write_video(videos["photo montage 720p"], spans, size=SIZE, fps=FPS)
         write_static(videos["fixed camera 720p"], seconds=int(seconds), size=SIZE, fps=FPS, object_from=seconds / 2)
         log(f"videos ready: {', '.join(videos)}")
-        model = ActionModel(model_path(models_dir, ACTION_MODEL, "model.onnx"),
-                            model_path(models_dir, ACTION_MODEL, "labels.txt"), model_key(ACTION_MODEL), threads=1)
+        model = ActionModel(
+            model_path(models_dir, ACTION_MODEL, "model.onnx"),
+            model_path(models_dir, ACTION_MODEL, "labels.txt"),
+            model_key(ACTION_MODEL),
+            threads=1,
+        )
         model.probabilities(np.zeros((1, 16, 224, 224, 3), np.uint8))  # session and first-run allocations
         every = 4.0
         for label, path in videos.items():
@@ -148,14 +162,27 @@ def bench_actions(models_dir: Path, seconds: float = 60.0, log=print) -> list[di
                 cost, n, classified = action_cost(path, model, every, gated)
                 gate = "with motion gate" if gated else "no gate"
                 log(f"actions {label} {gate}: {cost:.3f} CPU-s/s ({classified}/{n} windows classified)")
-                rows.append(_row(f"actions {label}, {gate}: CPU-s per video-s", cost, "s", note=(
-                    f"one window every {every:g} s, {classified} of {n} classified, 1 thread")))
+                rows.append(
+                    _row(
+                        f"actions {label}, {gate}: CPU-s per video-s",
+                        cost,
+                        "s",
+                        note=(f"one window every {every:g} s, {classified} of {n} classified, 1 thread"),
+                    )
+                )
         for every_s in (4.0, 0.0):
             speed, cpu, detail = index_speed(videos["typical 720p (real footage)"], tmp / f"home-{every_s:g}", every_s)
             what = f"actions every {every_s:g} s" if every_s else "actions off"
             log(f"index typical 720p, {what}: {speed:.1f}x realtime, {cpu:.3f} CPU-s/s ({detail})")
-            rows.append(_row(f"index typical 720p visual, {what}: x-realtime", speed, "x",
-                             TARGET_X_REALTIME if every_s else None, note=f"{cpu:.3f} CPU-s per video-s; {detail}"))
+            rows.append(
+                _row(
+                    f"index typical 720p visual, {what}: x-realtime",
+                    speed,
+                    "x",
+                    TARGET_X_REALTIME if every_s else None,
+                    note=f"{cpu:.3f} CPU-s per video-s; {detail}",
+                )
+            )
     return rows
 
 

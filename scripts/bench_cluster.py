@@ -8,6 +8,7 @@ workers have loaded their models (1 and 2 alternated, best of --reps), and the s
 Indexer for reference. Needs the
 `cluster` extra. A table goes to stderr, JSON rows to stdout; it measures, it does not gate.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,15 @@ from make_sample import PHOTOS, write_video  # noqa: E402  (a script, not a pack
 
 
 def _row(name, value, unit, note=""):
-    return {"name": name, "value": round(float(value), 4), "unit": unit, "target": None, "op": None,
-            "pass": None, "note": note}
+    return {
+        "name": name,
+        "value": round(float(value), 4),
+        "unit": unit,
+        "target": None,
+        "op": None,
+        "pass": None,
+        "note": note,
+    }
 
 
 def scale_rows(folder: Path, settings, tmp: Path) -> list[dict]:
@@ -58,8 +66,9 @@ def scale_rows(folder: Path, settings, tmp: Path) -> list[dict]:
         extraction = Extraction(f"{i:024x}", found.info, [VISUAL], {(VISUAL, "bench"): hour}, {}, {}, 0.0)
         writer.write(tmp / f"v{i}.mp4", stat, extraction, IndexReport(), "-")
     write_ms = (time.perf_counter() - t) / writes * 1000
-    snapshot = pickle.dumps({(f"{i:024x}", source) for i in range(10_000) for source in ("visual", "text_in_video",
-                                                                                         "conversation")})
+    snapshot = pickle.dumps(
+        {(f"{i:024x}", source) for i in range(10_000) for source in ("visual", "text_in_video", "conversation")}
+    )
     t = time.perf_counter()
     for _ in range(10):
         pickle.loads(snapshot)
@@ -67,17 +76,32 @@ def scale_rows(folder: Path, settings, tmp: Path) -> list[dict]:
     t = time.perf_counter()
     sha256_file(clip)
     hash_mb_s = clip.stat().st_size / (time.perf_counter() - t) / 1e6
-    return [_row("cluster: result bytes per video-hour (visual)", per_hour / 1e6, "MB",
-                 f"pickled Extraction, {dim}-d float16 at {settings.sample_fps:g} sample/s"),
-            _row("cluster: driver store write per video-hour (visual)", write_ms, "ms",
-                 f"IndexWriter.write of a 3,600-segment extraction, SQLite WAL, mean of {writes}"),
-            _row("cluster: stored-sources snapshot, 10,000 videos", snapshot_ms, "ms",
-                 f"unpickled per call; {len(snapshot) / 1e6:.2f} MB"),
-            _row("cluster: sha256 of a video file (page cache)", hash_mb_s, "MB/s", "one core")]
+    return [
+        _row(
+            "cluster: result bytes per video-hour (visual)",
+            per_hour / 1e6,
+            "MB",
+            f"pickled Extraction, {dim}-d float16 at {settings.sample_fps:g} sample/s",
+        ),
+        _row(
+            "cluster: driver store write per video-hour (visual)",
+            write_ms,
+            "ms",
+            f"IndexWriter.write of a 3,600-segment extraction, SQLite WAL, mean of {writes}",
+        ),
+        _row(
+            "cluster: stored-sources snapshot, 10,000 videos",
+            snapshot_ms,
+            "ms",
+            f"unpickled per call; {len(snapshot) / 1e6:.2f} MB",
+        ),
+        _row("cluster: sha256 of a video file (page cache)", hash_mb_s, "MB/s", "one core"),
+    ]
 
 
-def bench_cluster(files: int = 4, seconds: float = 15.0, reps: int = 2,
-                  log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
+def bench_cluster(
+    files: int = 4, seconds: float = 15.0, reps: int = 2, log=lambda m: print(m, file=sys.stderr)
+) -> list[dict]:
     import ray
 
     from edge.appliance import Edge
@@ -102,8 +126,11 @@ def bench_cluster(files: int = 4, seconds: float = 15.0, reps: int = 2,
     local = files / (time.perf_counter() - t)
     log(f"local Indexer: {local:.3f} files/s")
     rows.append(_row("cluster: local Indexer, same files: files/s", local, "f/s", f"{files} x {seconds:.0f} s 720p"))
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False,
-             runtime_env={"env_vars": {"EDGE_CACHE_DIR": str(settings.cache_dir)}})
+    ray.init(
+        num_cpus=os.cpu_count(),
+        include_dashboard=False,
+        runtime_env={"env_vars": {"EDGE_CACHE_DIR": str(settings.cache_dir)}},
+    )
     try:
         rates = {1: 0.0, 2: 0.0}
         for workers in [1, 2] * reps:  # alternated, best of each: the shared host's load drifts
@@ -117,8 +144,14 @@ def bench_cluster(files: int = 4, seconds: float = 15.0, reps: int = 2,
             rates[workers] = max(rates[workers], rate)
             log(f"{workers} Ray worker(s): {rate:.3f} files/s (loadavg {os.getloadavg()[0]:.1f})")
         for workers, rate in rates.items():
-            rows.append(_row(f"cluster: {workers} Ray worker{'s' * (workers > 1)}: files/s", rate, "f/s",
-                             f"{files} x {seconds:.0f} s 720p, best of {reps}: {files * seconds * rate:.1f} video-s/s"))
+            rows.append(
+                _row(
+                    f"cluster: {workers} Ray worker{'s' * (workers > 1)}: files/s",
+                    rate,
+                    "f/s",
+                    f"{files} x {seconds:.0f} s 720p, best of {reps}: {files * seconds * rate:.1f} video-s/s",
+                )
+            )
         rows.append(_row("cluster: 2 vs 1 Ray workers", rates[2] / rates[1], "x", f"on {os.cpu_count()} cores"))
     finally:
         ray.shutdown()

@@ -86,9 +86,13 @@ def bench_decode_steps(videos: dict[str, Path], duration_of, row, log, reps: int
         base_wall, base_cpu = best["OpenCV (before)"]
         for name, (wall, cpu) in best.items():
             log(f"decode {label} {name}: wall {wall:.2f} s, cpu {cpu:.2f} s")
-            row(f"decode {label}, {name}: x-realtime", duration / wall, "x",
+            row(
+                f"decode {label}, {name}: x-realtime",
+                duration / wall,
+                "x",
                 note=f"CPU {60 * cpu / duration:.2f} s per min of video; vs OpenCV: wall x{base_wall / wall:.2f}, "
-                     f"CPU x{base_cpu / cpu:.2f} (best of {reps})")
+                f"CPU x{base_cpu / cpu:.2f} (best of {reps})",
+            )
 
 
 def write_camera_variants(tmp: Path, seconds: float, log) -> dict[str, Path]:
@@ -96,15 +100,19 @@ def write_camera_variants(tmp: Path, seconds: float, log) -> dict[str, Path]:
     camera's (1 s GOP, no B-frames). Only the decode rows use them."""
     import make_sample
 
-    encodings = {"720p x264 defaults": "keyint=250:bframes=3",
-                 "720p camera (1 s GOP, no B)": "keyint=25:min-keyint=25:scenecut=0:bframes=0"}
+    encodings = {
+        "720p x264 defaults": "keyint=250:bframes=3",
+        "720p camera (1 s GOP, no B)": "keyint=25:min-keyint=25:scenecut=0:bframes=0",
+    }
     out, original = {}, make_sample.add_video_stream
     spans = [(name, seconds / len(make_sample.PHOTOS)) for name in make_sample.PHOTOS]
     for label, params in encodings.items():
+
         def stream_with(*args, params=params):
             stream = original(*args)
             stream.options = {"preset": "veryfast", "crf": "23", "x264-params": params}
             return stream
+
         make_sample.add_video_stream = stream_with
         try:
             t = time.perf_counter()

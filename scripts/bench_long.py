@@ -37,6 +37,7 @@ def _write(path: Path, spans, audio=None, size=(1280, 720), fps=25) -> None:
         stream = original(*args)
         stream.options = dict(_CAMERA_OPTIONS)
         return stream
+
     make_sample.add_video_stream = camera_stream
     try:
         make_sample.write_video(path, spans, size=size, fps=fps, audio=audio)
@@ -57,7 +58,7 @@ def make_piece(path: Path) -> None:
     from speech_media import NEWS, compose
 
     speech, _ = compose(NEWS)
-    speech = np.resize(speech, 60 * SR) if len(speech) < 60 * SR else speech[:60 * SR]
+    speech = np.resize(speech, 60 * SR) if len(speech) < 60 * SR else speech[: 60 * SR]
     audio = np.concatenate([room_tone(60), speech, room_tone(60, seed=1)])
     _write(path, [("motorcycle", 30), ("rocket", 30), ("astronaut", 60), (_text_still(60), 60)], audio=audio)
 
@@ -96,8 +97,10 @@ def build_long(cache: Path, hours: float, log) -> Path:
                 packet.stream = streams[packet.stream.index]
                 dst.mux(packet)
     tmp.replace(out)
-    log(f"long file: {repeats} x {PIECE_S} s by stream copy in {time.perf_counter() - t:.0f} s "
-        f"({out.stat().st_size / 2**30:.2f} GiB)")
+    log(
+        f"long file: {repeats} x {PIECE_S} s by stream copy in {time.perf_counter() - t:.0f} s "
+        f"({out.stat().st_size / 2**30:.2f} GiB)"
+    )
     return out
 
 
@@ -105,8 +108,14 @@ def index_process(paths: list[Path], home: Path, env_extra: dict | None = None) 
     """`edge index` in a fresh process: wall time, its own peak RSS (wait4), its progress lines."""
     env = dict(os.environ, EDGE_HOME=str(home), **(env_extra or {}))
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "edge", "index", *map(str, paths)], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge", "index", *map(str, paths)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     stderr = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t
@@ -114,9 +123,14 @@ def index_process(paths: list[Path], home: Path, env_extra: dict | None = None) 
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"edge index exited {proc.returncode}: {stderr[-2000:]}")
     progress = [float(m) for m in re.findall(r"event=progress .*?at_s=(\d+)", stderr)]
-    return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "progress_lines": len(progress),
-            "last_progress_s": max(progress, default=0.0), "failed": stderr.count("event=failed"),
-            "source_failed": re.findall(r"event=source_failed.*", stderr)}
+    return {
+        "wall_s": wall,
+        "peak_rss_mib": usage.ru_maxrss / 1024,
+        "progress_lines": len(progress),
+        "last_progress_s": max(progress, default=0.0),
+        "failed": stderr.count("event=failed"),
+        "source_failed": re.findall(r"event=source_failed.*", stderr),
+    }
 
 
 def bench_long(cache: Path, tmp: Path, hours: float, row, log) -> None:
@@ -131,8 +145,13 @@ def bench_long(cache: Path, tmp: Path, hours: float, row, log) -> None:
         note += f"; failed: {r['failed']} file(s), {r['source_failed'][:1]}"
     row(f"long file {hours:g} h 720p, all sources: x-realtime", duration / r["wall_s"], "x", note=note)
     row(f"long file {hours:g} h: peak RSS", r["peak_rss_mib"], "MiB", 1536.0, "<=", note="1.5 GiB")
-    row(f"long file {hours:g} h: progress reached (share of the file)", r["last_progress_s"] / duration, "",
-        0.95, note=f"{r['progress_lines']} progress lines")
+    row(
+        f"long file {hours:g} h: progress reached (share of the file)",
+        r["last_progress_s"] / duration,
+        "",
+        0.95,
+        note=f"{r['progress_lines']} progress lines",
+    )
 
 
 def make_mix(folder: Path) -> float:
@@ -160,5 +179,10 @@ def bench_mix(cache: Path, tmp: Path, row, log) -> None:
     total = json.loads((folder / "done.json").read_text())["seconds"]
     log(f"mix: indexing {total:.0f} s of talk, text and silent footage with all three sources")
     r = index_process([folder], tmp / "mix-home")
-    row("realistic mix (talk, text, silent), all sources: x-realtime", total / r["wall_s"], "x", 5.0,
-        note=f"{total:.0f} s in {r['wall_s']:.0f} s, peak RSS {r['peak_rss_mib']:.0f} MiB")
+    row(
+        "realistic mix (talk, text, silent), all sources: x-realtime",
+        total / r["wall_s"],
+        "x",
+        5.0,
+        note=f"{total:.0f} s in {r['wall_s']:.0f} s, peak RSS {r['peak_rss_mib']:.0f} MiB",
+    )

@@ -65,16 +65,19 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
 
 def _visual_load(video: Path, home: Path) -> subprocess.Popen:
     """A separate process indexing `video` (visual only) over and over until it is killed."""
-    code = ("import sys; from pathlib import Path; from edge.appliance import Edge; from edge.decode import probe; "
-            "from edge.indexer import VisualSampler, scan_samples\n"
-            "edge = Edge(); p = Path(sys.argv[1])\n"
-            "while True: scan_samples(p, probe(p), edge.settings.sample_fps, [VisualSampler(edge.bundle.image_encoder).feed])")
+    code = (
+        "import sys; from pathlib import Path; from edge.appliance import Edge; from edge.decode import probe; "
+        "from edge.indexer import VisualSampler, scan_samples\n"
+        "edge = Edge(); p = Path(sys.argv[1])\n"
+        "while True: scan_samples(p, probe(p), edge.settings.sample_fps, [VisualSampler(edge.bundle.image_encoder).feed])"
+    )
     env = {**os.environ, "EDGE_HOME": str(home), "EDGE_CACHE_DIR": str(home / "cache")}
     return subprocess.Popen([sys.executable, "-c", code, str(video)], env=env)
 
 
 def bench_tracks() -> list[tuple[str, np.ndarray, str]]:
     """(name, 16 kHz audio, what is said) for each bench track; deterministic."""
+
     def track(parts) -> tuple[np.ndarray, str]:
         audio, said = [], []
         for kind, value, *voice in parts:
@@ -86,12 +89,24 @@ def bench_tracks() -> list[tuple[str, np.ndarray, str]]:
         return np.concatenate(audio).astype(np.float32), " ".join(said)
 
     news = [("pause", 1.0)] + [p for _, text in NEWS + MORE for p in (("say", text), ("pause", 0.6))]
-    interview = [("pause", 2.0)] + [p for i, text in enumerate(INTERVIEW)
-                                    for p in (("say", text, "en-gb" if i % 2 else "en-us"), ("pause", 2.5 + i % 3))]
-    programme = [("music", 20.0), ("pause", 12.0), ("say", MORE[0][1], "en-gb-x-rp"), ("pause", 1.0),
-                 ("say", MORE[1][1], "en-gb-x-rp"), ("music", 15.0), ("say", MORE[7][1]), ("pause", 8.0)]
-    return [(name, *track(parts)) for name, parts in (("news", news), ("interview", interview),
-                                                       ("programme", programme))]
+    interview = [("pause", 2.0)] + [
+        p
+        for i, text in enumerate(INTERVIEW)
+        for p in (("say", text, "en-gb" if i % 2 else "en-us"), ("pause", 2.5 + i % 3))
+    ]
+    programme = [
+        ("music", 20.0),
+        ("pause", 12.0),
+        ("say", MORE[0][1], "en-gb-x-rp"),
+        ("pause", 1.0),
+        ("say", MORE[1][1], "en-gb-x-rp"),
+        ("music", 15.0),
+        ("say", MORE[7][1]),
+        ("pause", 8.0),
+    ]
+    return [
+        (name, *track(parts)) for name, parts in (("news", news), ("interview", interview), ("programme", programme))
+    ]
 
 
 def _cpu_s() -> float:
@@ -115,7 +130,7 @@ def run_ours(transcriber, tracks, whole: bool = False) -> dict:
     texts = []
     for _, audio, _ in tracks:
         t, c = time.perf_counter(), _cpu_s()
-        out = (transcriber.transcribe_chunks([Chunk(0.0, audio)]) if whole else transcriber.transcribe(audio))
+        out = transcriber.transcribe_chunks([Chunk(0.0, audio)]) if whole else transcriber.transcribe(audio)
         wall, cpu = wall + time.perf_counter() - t, cpu + _cpu_s() - c
         texts.append(out.text)
     return {"wall": wall, "cpu": cpu, "texts": texts}
@@ -183,14 +198,29 @@ def run_peer(python: Path, model_dir: Path, tracks, threads: int) -> dict:
         for i, (_, audio, _) in enumerate(tracks):
             paths.append(str(Path(tmp) / f"{i}.npy"))
             np.save(paths[-1], audio)
-        proc = subprocess.run([str(python), "-c", PEER_SCRIPT, str(model_dir), str(threads), *paths],
-                              check=True, capture_output=True, text=True)
+        proc = subprocess.run(
+            [str(python), "-c", PEER_SCRIPT, str(model_dir), str(threads), *paths],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     runs = json.loads(proc.stdout)
-    return {"wall": sum(r["wall"] for r in runs), "cpu": sum(r["cpu"] for r in runs), "texts": [r["text"] for r in runs]}
+    return {
+        "wall": sum(r["wall"] for r in runs),
+        "cpu": sum(r["cpu"] for r in runs),
+        "texts": [r["text"] for r in runs],
+    }
 
 
-def bench_speech(models_dir: Path, visual_video: Path | None, threads: int | None = None, peer: bool = True,
-                 ablation: bool = False, reps: int = 2, log=lambda m: print(m, file=sys.stderr)) -> list[dict]:
+def bench_speech(
+    models_dir: Path,
+    visual_video: Path | None,
+    threads: int | None = None,
+    peer: bool = True,
+    ablation: bool = False,
+    reps: int = 2,
+    log=lambda m: print(m, file=sys.stderr),
+) -> list[dict]:
     """Rows: ours vs the peer (same tracks, alternating, best of `reps`), the ablation, beside indexing."""
     from edge.bundles import SPEECH_FILE, SPEECH_MODEL, VAD_MODEL
     from edge.modelfiles import model_path
@@ -208,7 +238,9 @@ def bench_speech(models_dir: Path, visual_video: Path | None, threads: int | Non
 
     def report(label, run):
         wer = score(tracks, run["texts"])
-        log(f"speech {label}: RTF {run['wall'] / seconds:.3f} CPU RTF {run['cpu'] / seconds:.3f} WER {wer:.3f} ({note})")
+        log(
+            f"speech {label}: RTF {run['wall'] / seconds:.3f} CPU RTF {run['cpu'] / seconds:.3f} WER {wer:.3f} ({note})"
+        )
         return wer
 
     best: dict[str, dict] = {}
@@ -224,20 +256,42 @@ def bench_speech(models_dir: Path, visual_video: Path | None, threads: int | Non
             if name not in best or run["wall"] < best[name]["wall"]:
                 best[name] = run
     wer = {name: score(tracks, run["texts"]) for name, run in best.items()}
-    rows += [{"name": "speech: RTF, edge (whisper.cpp Q8_0, VAD, audio_ctx)", "value": best["edge"]["wall"] / seconds,
-              "unit": "x", "note": f"CPU RTF {best['edge']['cpu'] / seconds:.3f}; {note}"},
-             {"name": "speech: word error rate, edge", "value": wer["edge"], "unit": "", "note": note}]
+    rows += [
+        {
+            "name": "speech: RTF, edge (whisper.cpp Q8_0, VAD, audio_ctx)",
+            "value": best["edge"]["wall"] / seconds,
+            "unit": "x",
+            "note": f"CPU RTF {best['edge']['cpu'] / seconds:.3f}; {note}",
+        },
+        {"name": "speech: word error rate, edge", "value": wer["edge"], "unit": "", "note": note},
+    ]
     if peer:
         ratio = best["edge"]["wall"] / best["faster-whisper"]["wall"]
-        rows += [{"name": "speech: RTF, faster-whisper base int8 beam 1", "unit": "x",
-                  "value": best["faster-whisper"]["wall"] / seconds,
-                  "note": f"CPU RTF {best['faster-whisper']['cpu'] / seconds:.3f}; same tracks, same run"},
-                 {"name": "speech: word error rate, faster-whisper", "value": wer["faster-whisper"], "unit": ""},
-                 {"name": "speech: RTF edge / faster-whisper", "value": ratio, "unit": "x", "target": 1.0,
-                  "op": "<=", "note": f"CPU {best['edge']['cpu'] / best['faster-whisper']['cpu']:.2f}x; WER "
-                                      f"{wer['edge']:.3f} vs {wer['faster-whisper']:.3f} (target: no worse)"},
-                 {"name": "speech: WER edge - faster-whisper", "value": wer["edge"] - wer["faster-whisper"],
-                  "unit": "", "target": 0.0, "op": "<="}]
+        rows += [
+            {
+                "name": "speech: RTF, faster-whisper base int8 beam 1",
+                "unit": "x",
+                "value": best["faster-whisper"]["wall"] / seconds,
+                "note": f"CPU RTF {best['faster-whisper']['cpu'] / seconds:.3f}; same tracks, same run",
+            },
+            {"name": "speech: word error rate, faster-whisper", "value": wer["faster-whisper"], "unit": ""},
+            {
+                "name": "speech: RTF edge / faster-whisper",
+                "value": ratio,
+                "unit": "x",
+                "target": 1.0,
+                "op": "<=",
+                "note": f"CPU {best['edge']['cpu'] / best['faster-whisper']['cpu']:.2f}x; WER "
+                f"{wer['edge']:.3f} vs {wer['faster-whisper']:.3f} (target: no worse)",
+            },
+            {
+                "name": "speech: WER edge - faster-whisper",
+                "value": wer["edge"] - wer["faster-whisper"],
+                "unit": "",
+                "target": 0.0,
+                "op": "<=",
+            },
+        ]
     if ablation:
         rows += bench_ablation(models_dir, vad, tracks, threads, seconds, log)
     if visual_video is not None:
@@ -250,9 +304,16 @@ def bench_speech(models_dir: Path, visual_video: Path | None, threads: int | Non
                 load.kill()
                 load.wait()
         alone = best["edge"]["wall"]
-        rows.append({"name": "speech: RTF beside visual indexing", "value": busy["wall"] / seconds, "unit": "x",
-                     "target": 2 * alone / seconds, "op": "<=",
-                     "note": f"{busy['wall'] / alone:.2f}x the RTF alone (target <= 2x)"})
+        rows.append(
+            {
+                "name": "speech: RTF beside visual indexing",
+                "value": busy["wall"] / seconds,
+                "unit": "x",
+                "target": 2 * alone / seconds,
+                "op": "<=",
+                "note": f"{busy['wall'] / alone:.2f}x the RTF alone (target <= 2x)",
+            }
+        )
     return rows
 
 
@@ -262,21 +323,32 @@ def bench_ablation(models_dir: Path, vad, tracks, threads: int, seconds: float, 
     from edge.modelfiles import model_path
     from edge.speech import WhisperTranscriber
 
-    f16 = WhisperTranscriber(model_path(models_dir, SPEECH_MODEL, "ggml-base.bin"), vad, threads,
-                             audio_ctx=False)
+    f16 = WhisperTranscriber(model_path(models_dir, SPEECH_MODEL, "ggml-base.bin"), vad, threads, audio_ctx=False)
     q8 = WhisperTranscriber(model_path(models_dir, SPEECH_MODEL, "ggml-base-q8_0.bin"), vad, threads)
-    steps = [("float16, whole tracks (no gate), 30 s windows", f16, True, None),
-             ("+ VAD gate", f16, False, None), ("+ audio_ctx sized to each chunk", f16, False, "ctx"),
-             ("+ Q8_0 weights", q8, False, None), ("the same, 1 thread", q8, False, 1)]
+    steps = [
+        ("float16, whole tracks (no gate), 30 s windows", f16, True, None),
+        ("+ VAD gate", f16, False, None),
+        ("+ audio_ctx sized to each chunk", f16, False, "ctx"),
+        ("+ Q8_0 weights", q8, False, None),
+        ("the same, 1 thread", q8, False, 1),
+    ]
     rows = []
     for label, transcriber, whole, change in steps:
         transcriber.audio_ctx = change == "ctx" or transcriber is q8
         transcriber.threads = change if isinstance(change, int) else threads
         run = run_ours(transcriber, tracks, whole=whole)
         wer = score(tracks, run["texts"])
-        log(f"speech ablation {label}: RTF {run['wall'] / seconds:.3f} CPU RTF {run['cpu'] / seconds:.3f} WER {wer:.3f}")
-        rows.append({"name": f"speech step: {label}", "value": run["wall"] / seconds, "unit": "x",
-                     "note": f"CPU RTF {run['cpu'] / seconds:.3f}, WER {wer:.3f}"})
+        log(
+            f"speech ablation {label}: RTF {run['wall'] / seconds:.3f} CPU RTF {run['cpu'] / seconds:.3f} WER {wer:.3f}"
+        )
+        rows.append(
+            {
+                "name": f"speech step: {label}",
+                "value": run["wall"] / seconds,
+                "unit": "x",
+                "note": f"CPU RTF {run['cpu'] / seconds:.3f}, WER {wer:.3f}",
+            }
+        )
     return rows
 
 
@@ -310,7 +382,7 @@ def long_track(path: Path, hours: float) -> Path:
         stream = out.add_stream("aac", rate=SR, layout="mono")
         for _ in range(round(hours * 3600 / 300)):
             for i in range(0, unit.size, SR * 10):
-                frame = av.AudioFrame.from_ndarray(unit[None, i:i + SR * 10], format="flt", layout="mono")
+                frame = av.AudioFrame.from_ndarray(unit[None, i : i + SR * 10], format="flt", layout="mono")
                 frame.sample_rate = SR
                 out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
@@ -323,12 +395,19 @@ def bench_long(models_dir: Path, hours: float, log) -> list[dict]:
     track = long_track(Path(models_dir).parent / "cache" / f"bench-long-{hours:g}h.m4a", hours)
     rows = []
     for mode, label in (("whole", "decoded whole (before)"), ("stream", "streamed, transcribed (after)")):
-        proc = subprocess.run([sys.executable, "-c", LONG_SCRIPT, mode, str(track)], check=True,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", LONG_SCRIPT, mode, str(track)], check=True, capture_output=True, text=True
+        )
         got = json.loads(proc.stdout.strip().splitlines()[-1])
         log(f"speech long track {hours:g} h {label}: peak {got['peak_mib']:.0f} MiB in {got['seconds']:.0f} s {got}")
-        rows.append({"name": f"speech: peak RSS, {hours:g} h track {label}", "value": got["peak_mib"], "unit": "MiB",
-                     "note": f"{got['seconds']:.0f} s; {got['stats'] or ''}"})
+        rows.append(
+            {
+                "name": f"speech: peak RSS, {hours:g} h track {label}",
+                "value": got["peak_mib"],
+                "unit": "MiB",
+                "note": f"{got['seconds']:.0f} s; {got['stats'] or ''}",
+            }
+        )
     return rows
 
 
@@ -336,7 +415,9 @@ def main() -> None:
     from edge.settings import load_settings
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, help="threads for both engines (default: EDGE_SPEECH_THREADS or the free cores)")
+    ap.add_argument(
+        "--threads", type=int, help="threads for both engines (default: EDGE_SPEECH_THREADS or the free cores)"
+    )
     ap.add_argument("--visual-video", type=Path, help="a video to index beside the transcription")
     ap.add_argument("--ablation", action="store_true", help="also measure what each speed-up bought")
     ap.add_argument("--no-peer", action="store_true", help="skip faster-whisper")
@@ -347,8 +428,9 @@ def main() -> None:
     if args.long_hours:
         rows = bench_long(models_dir, args.long_hours, log=lambda m: print(m, file=sys.stderr))
     else:
-        rows = bench_speech(models_dir, args.visual_video, args.threads, peer=not args.no_peer,
-                            ablation=args.ablation, reps=args.reps)
+        rows = bench_speech(
+            models_dir, args.visual_video, args.threads, peer=not args.no_peer, ablation=args.ablation, reps=args.reps
+        )
     print(json.dumps(rows, indent=2))
 
 

@@ -48,9 +48,9 @@ def augment(image: np.ndarray, how: str) -> np.ndarray:
     if how == "flip":
         return np.ascontiguousarray(image[:, ::-1])
     if how == "crop_center_70":
-        return np.ascontiguousarray(image[int(.15 * h):int(.85 * h), int(.15 * w):int(.85 * w)])
+        return np.ascontiguousarray(image[int(0.15 * h) : int(0.85 * h), int(0.15 * w) : int(0.85 * w)])
     if how == "crop_left_70":
-        return np.ascontiguousarray(image[int(.15 * h):int(.85 * h), :int(.7 * w)])
+        return np.ascontiguousarray(image[int(0.15 * h) : int(0.85 * h), : int(0.7 * w)])
     if how == "darker":
         return (image * 0.6).astype(np.uint8)
     if how == "brighter":
@@ -109,8 +109,9 @@ def image_pairs(examples: Path) -> tuple[np.ndarray, np.ndarray, str]:
     feature = "cosine" if settings.visual_bundle != "conse" else "zscore_centered"
     bundle = load_visual_bundle(settings, {"kind": "logistic", "feature": feature, "a": 1.0, "b": 0.0})
 
-    prompts = list(dict.fromkeys([p for item in spec["images"] for p in item["positive"] + item["related"]]
-                                 + spec["distractors"]))
+    prompts = list(
+        dict.fromkeys([p for item in spec["images"] for p in item["positive"] + item["related"]] + spec["distractors"])
+    )
     prompt_vectors = bundle.text_encoder.encode(prompts)
     matrix, offset = bundle.calibration.prompt_transform(prompt_vectors)
     xs, ys = [], []
@@ -142,13 +143,26 @@ def main() -> None:
         x, y, feature = image_pairs(args.examples)
     a, b = fit_logistic(x, y)
     scores = 100 / (1 + np.exp(-a * (x - b)))
-    result = {"kind": "logistic", "feature": feature, "a": round(a, 4), "b": round(b, 4),
-              "fitted_on": {"examples": args.examples.name, "positives": int(y.sum()), "negatives": int((1 - y).sum()),
-                            "auc": round(auc(x, y), 4),
-                            "clip_threshold_30": {"true_positive_rate": round(float((scores[y == 1] >= 30).mean()), 3),
-                                                  "false_positive_rate": round(float((scores[y == 0] >= 30).mean()), 4)},
-                            "video_threshold_75": {"true_positive_rate": round(float((scores[y == 1] >= 75).mean()), 3),
-                                                   "false_positive_rate": round(float((scores[y == 0] >= 75).mean()), 4)}}}
+    result = {
+        "kind": "logistic",
+        "feature": feature,
+        "a": round(a, 4),
+        "b": round(b, 4),
+        "fitted_on": {
+            "examples": args.examples.name,
+            "positives": int(y.sum()),
+            "negatives": int((1 - y).sum()),
+            "auc": round(auc(x, y), 4),
+            "clip_threshold_30": {
+                "true_positive_rate": round(float((scores[y == 1] >= 30).mean()), 3),
+                "false_positive_rate": round(float((scores[y == 0] >= 30).mean()), 4),
+            },
+            "video_threshold_75": {
+                "true_positive_rate": round(float((scores[y == 1] >= 75).mean()), 3),
+                "false_positive_rate": round(float((scores[y == 0] >= 75).mean()), 4),
+            },
+        },
+    }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

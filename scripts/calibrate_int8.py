@@ -39,14 +39,21 @@ def make_frames() -> None:
     for name, load in sorted(PHOTOS.items()):
         rgb = load()
         h, w = rgb.shape[:2]
-        variants = {"whole": rgb, "zoom": rgb[h // 6:h - h // 6, w // 6:w - w // 6],
-                    "dark": (rgb * 0.55).astype(np.uint8), "bright": np.clip(rgb * 1.3 + 20, 0, 255).astype(np.uint8)}
+        variants = {
+            "whole": rgb,
+            "zoom": rgb[h // 6 : h - h // 6, w // 6 : w - w // 6],
+            "dark": (rgb * 0.55).astype(np.uint8),
+            "bright": np.clip(rgb * 1.3 + 20, 0, 255).astype(np.uint8),
+        }
         for variant, image in variants.items():
             # 480 px wide keeps the set small (~1 MB) and is more than the detector's 300 x 300 input sees.
             scale = 480 / image.shape[1]
             small = cv2.resize(image, (480, round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
-            cv2.imwrite(str(FRAMES / f"{name}-{variant}.jpg"), cv2.cvtColor(small, cv2.COLOR_RGB2BGR),
-                        [cv2.IMWRITE_JPEG_QUALITY, 85])
+            cv2.imwrite(
+                str(FRAMES / f"{name}-{variant}.jpg"),
+                cv2.cvtColor(small, cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, 85],
+            )
 
 
 def detector_batches():
@@ -73,8 +80,11 @@ def calibrate(model_path: Path, name: str) -> Path:
             return next(self.batches, None)
 
     with tempfile.TemporaryDirectory() as tmp:
-        calibrator = create_calibrator(model_path, augmented_model_path=str(Path(tmp) / "augmented.onnx"),
-                                       calibrate_method=CalibrationMethod.MinMax)
+        calibrator = create_calibrator(
+            model_path,
+            augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+            calibrate_method=CalibrationMethod.MinMax,
+        )
         calibrator.collect_data(Reader())
         write_calibration_table(calibrator.compute_data(), dir=tmp)
         OUT.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,7 @@ class Context:
 class Job:
     """One video of a part. `plan` is any JSON (its hash decides whether the file is rendered again);
     `render(path, context)` writes the file and returns {duration, segments, ambiguous[, expect]}."""
+
     name: str
     plan: dict
     render: Callable[[Path, Context], dict]
@@ -58,18 +59,24 @@ def _rng(part: str, *key) -> np.random.Generator:
 
 # ---- the mixed videos: three sources, several classes each ----------------------------------------------------
 
+
 class Pools:
     """The part's share of every list, with the stamps found in the unpacked packages."""
 
     def __init__(self, part: str, media: dm.Media):
         self.part = part
-        self.visual = {c: dc.split(sum((media.stamp_files(f) for f in folders), []), part) +
-                       [{"art": a} for a in dc.split(art, part)]
-                       for c, (_, folders, art) in dc.VISUAL.items()}
+        self.visual = {
+            c: dc.split(sum((media.stamp_files(f) for f in folders), []), part)
+            + [{"art": a} for a in dc.split(art, part)]
+            for c, (_, folders, art) in dc.VISUAL.items()
+        }
         ambiguous_files = {f: lb for key, lb in dc.AMBIGUOUS_STAMPS.items() for f in media.stamp_files(key)}
-        self.visual = {c: [p for p in pics if not (isinstance(p, str) and p in ambiguous_files)] for c, pics in self.visual.items()}
-        self.negative_stamps = dc.split(sorted({f for folder in dc.NEGATIVE_STAMPS for f in media.stamp_files(folder)}),
-                                        part)
+        self.visual = {
+            c: [p for p in pics if not (isinstance(p, str) and p in ambiguous_files)] for c, pics in self.visual.items()
+        }
+        self.negative_stamps = dc.split(
+            sorted({f for folder in dc.NEGATIVE_STAMPS for f in media.stamp_files(folder)}), part
+        )
         self.ambiguous_stamps = ambiguous_files
         self.abstract = dc.split(dc.ABSTRACT, part)
         self.sentences = {t: dc.split(s, part) for t, (_, s) in dc.TOPICS.items()}
@@ -82,10 +89,14 @@ class Pools:
     def classes(self) -> dict:
         return {
             "visual": {c: {"prompts": p} for c, (p, _, _) in dc.VISUAL.items()},
-            "conversation": {**{t: {"prompts": p} for t, (p, _) in dc.TOPICS.items()},
-                             **{f"name:{n}": {"prompts": [n], "exact": True} for n, _ in self.names}},
-            "text_in_video": {**{k: {"prompts": p} for k, (p, _) in dc.SIGNS.items()},
-                              **{f"word:{w}": {"prompts": [w.lower()], "exact": True} for w, _ in self.words}},
+            "conversation": {
+                **{t: {"prompts": p} for t, (p, _) in dc.TOPICS.items()},
+                **{f"name:{n}": {"prompts": [n], "exact": True} for n, _ in self.names},
+            },
+            "text_in_video": {
+                **{k: {"prompts": p} for k, (p, _) in dc.SIGNS.items()},
+                **{f"word:{w}": {"prompts": [w.lower()], "exact": True} for w, _ in self.words},
+            },
         }
 
 
@@ -109,12 +120,21 @@ def plan_shot(pools: Pools, rng, seconds: float) -> dict:
         return {"stamps": [stamp], "back": back, "labels": [], "seconds": seconds}
     if r < 0.90:
         stamp = _pick(rng, sorted(pools.ambiguous_stamps))
-        return {"stamps": [stamp], "back": back, "labels": [], "ambiguous": [pools.ambiguous_stamps[stamp]],
-                "seconds": seconds}
+        return {
+            "stamps": [stamp],
+            "back": back,
+            "labels": [],
+            "ambiguous": [pools.ambiguous_stamps[stamp]],
+            "seconds": seconds,
+        }
     if r < 0.97:
         art = _pick(rng, pools.abstract + dc.split(sorted(dc.AMBIGUOUS_ART), pools.part))
-        return {"art": art, "labels": [], "ambiguous": [dc.AMBIGUOUS_ART[art]] if art in dc.AMBIGUOUS_ART else [],
-                "seconds": seconds}
+        return {
+            "art": art,
+            "labels": [],
+            "ambiguous": [dc.AMBIGUOUS_ART[art]] if art in dc.AMBIGUOUS_ART else [],
+            "seconds": seconds,
+        }
     return {"noise": True, "labels": [], "seconds": seconds}
 
 
@@ -143,7 +163,7 @@ def plan_speech(pools: Pools, rng) -> list[dict]:
 
 
 def plan_texts(pools: Pools, rng) -> list[dict]:
-    texts, slots = [], rng.permutation([(0.05, 0.35), (0.35, 0.65), (0.65, 0.95)])[:int(rng.choice([0, 1, 2, 2, 3]))]
+    texts, slots = [], rng.permutation([(0.05, 0.35), (0.35, 0.65), (0.65, 0.95)])[: int(rng.choice([0, 1, 2, 2, 3]))]
     for start, end in slots:
         r = rng.random()
         if r < 0.5:
@@ -159,9 +179,20 @@ def plan_texts(pools: Pools, rng) -> list[dict]:
             text, label = _pick(rng, near), None
         plate = [int(v) for v in rng.integers(0, 90, 3)] if rng.random() < 0.5 else None
         color = [255, 255, 255] if plate or rng.random() < 0.5 else [250, 225, 40]
-        texts.append({"text": text, "label": label, "start": float(start) + float(rng.uniform(0, 0.05)),
-                      "end": float(end), "x": float(rng.uniform(0.04, 0.3)), "y": float(_pick(rng, [0.08, 0.4, 0.75])),
-                      "size": int(rng.integers(26, 42)), "font": _pick(rng, dc.FONTS), "color": color, "plate": plate})
+        texts.append(
+            {
+                "text": text,
+                "label": label,
+                "start": float(start) + float(rng.uniform(0, 0.05)),
+                "end": float(end),
+                "x": float(rng.uniform(0.04, 0.3)),
+                "y": float(_pick(rng, [0.08, 0.4, 0.75])),
+                "size": int(rng.integers(26, 42)),
+                "font": _pick(rng, dc.FONTS),
+                "color": color,
+                "plate": plate,
+            }
+        )
     return texts
 
 
@@ -171,9 +202,15 @@ def plan_video(pools: Pools, rng, audio: str | None = None, size=SIZE, rotate: i
     sound = {"kind": {"speech": "room", "speech_music": "music"}.get(audio, audio)}
     if audio.startswith("speech"):
         sound.update(pieces=plan_speech(pools, rng), bed=audio == "speech_music")
-    return {"seed": int(rng.integers(1 << 31)), "size": list(size), "fps": FPS, "rotate": rotate,
-            "shots": [plan_shot(pools, rng, float(rng.choice([5.0, 6.0, 7.0, 8.0, 9.0]))) for _ in range(shots)],
-            "audio": sound, "texts": plan_texts(pools, rng)}
+    return {
+        "seed": int(rng.integers(1 << 31)),
+        "size": list(size),
+        "fps": FPS,
+        "rotate": rotate,
+        "shots": [plan_shot(pools, rng, float(rng.choice([5.0, 6.0, 7.0, 8.0, 9.0]))) for _ in range(shots)],
+        "audio": sound,
+        "texts": plan_texts(pools, rng),
+    }
 
 
 def _render_plan(plan: dict):
@@ -206,6 +243,7 @@ def mixed_videos(part: str, ctx: Context) -> tuple[dict, list[Job]]:
     def render_empty(path: Path, ctx: Context) -> dict:
         write_zero_byte(path)
         return {"duration": 0.0, "segments": [], "ambiguous": [], "expect": "error"}
+
     jobs += [Job("truncated.mp4", truncated, render_truncated), Job("empty.mp4", {"empty": True}, render_empty)]
     return pools.classes(), jobs
 
@@ -220,8 +258,9 @@ def name_videos(part: str, ctx: Context) -> tuple[dict, list[Job]]:
         chosen = [pools.names[(2 * i + k) % len(pools.names)] for k in range(2)]
         pieces = [_carrier(rng, name, f"name:{name}") for name, _ in chosen]
         pieces.append(_carrier(rng, _pick(rng, _pick(rng, pools.names)[1]), None))
-        plan["audio"]["pieces"] = [{"parts": p, "voice": _pick(rng, dc.VOICES), "speed": int(_pick(rng, dc.SPEEDS))}
-                                   for p in pieces]
+        plan["audio"]["pieces"] = [
+            {"parts": p, "voice": _pick(rng, dc.VOICES), "speed": int(_pick(rng, dc.SPEEDS))} for p in pieces
+        ]
         jobs.append(Job(f"names{i}.mp4", plan, _render_plan(plan)))
     return pools.classes(), jobs
 
@@ -238,14 +277,24 @@ def action_videos(part: str, ctx: Context) -> tuple[dict, list[Job]]:
         def write(path: Path, _ctx: Context) -> dict:
             shutil.copyfile(ctx.cache / "actions" / name, path)
             spans = [{"label": lb, "source": src, "start": a, "end": b} for lb, src, a, b in shown["segments"]]
-            unlabelled = [{"label": lb, "source": src, "start": 0.0, "end": shown["duration"]}
-                          for src, labels in others.items() for lb in labels]
-            return {"duration": shown["duration"], "segments": spans, "ambiguous": unlabelled + [
-                {"label": lb, "source": src, "start": a, "end": b} for lb, src, a, b in shown["ambiguous"]]}
+            unlabelled = [
+                {"label": lb, "source": src, "start": 0.0, "end": shown["duration"]}
+                for src, labels in others.items()
+                for lb in labels
+            ]
+            return {
+                "duration": shown["duration"],
+                "segments": spans,
+                "ambiguous": unlabelled
+                + [{"label": lb, "source": src, "start": a, "end": b} for lb, src, a, b in shown["ambiguous"]],
+            }
+
         return write
 
-    jobs = [Job(f"action_{name}", {"action": name, "source": shown["source"]}, render(name, shown))
-            for name, shown in truth.items()]
+    jobs = [
+        Job(f"action_{name}", {"action": name, "source": shown["source"]}, render(name, shown))
+        for name, shown in truth.items()
+    ]
     return {"visual": {c: {"prompts": p} for c, p in action_media.CLASSES.items()}}, jobs
 
 
@@ -258,10 +307,17 @@ TEXT_ON_STAMPS = {"town/roadsigns": "street"}
 
 
 def derived_ambiguous(plan: dict, duration: float) -> list[dict]:
-    labels = {label for shot in plan.get("shots", []) for stamp in shot.get("stamps", [])
-              for folder, label in TEXT_ON_STAMPS.items() if stamp.startswith(folder + "/")}
-    return [{"label": lb, "source": "text_in_video", "start": 0.0, "end": duration, "derived": True}
-            for lb in sorted(labels)]
+    labels = {
+        label
+        for shot in plan.get("shots", [])
+        for stamp in shot.get("stamps", [])
+        for folder, label in TEXT_ON_STAMPS.items()
+        if stamp.startswith(folder + "/")
+    }
+    return [
+        {"label": lb, "source": "text_in_video", "start": 0.0, "end": duration, "derived": True}
+        for lb in sorted(labels)
+    ]
 
 
 def _plan_key(plan: dict) -> str:
@@ -299,7 +355,8 @@ def build(out: Path, cache: Path, limit: int | None = None, parts=PARTS) -> dict
                 print(f"event=render file={rel}", file=sys.stderr)
                 entry = {"file": rel, "part": part, "plan_key": key, "expect": None, **job.render(path, ctx)}
             entry["ambiguous"] = [a for a in entry["ambiguous"] if not a.get("derived")] + derived_ambiguous(
-                job.plan, entry["duration"])
+                job.plan, entry["duration"]
+            )
             truth["videos"].append(entry)
     truth_path.write_text(json.dumps(truth, indent=1) + "\n")
     return truth
@@ -313,11 +370,17 @@ def main(argv=None) -> None:
     ap.add_argument("--part", choices=PARTS, action="append", help="only this part (repeatable)")
     args = ap.parse_args(argv)
     truth = build(args.out, args.cache or args.out / "cache", args.limit, tuple(args.part or PARTS))
-    summary = {part: {"videos": sum(v["part"] == part for v in truth["videos"]),
-                      "minutes": round(sum(v["duration"] for v in truth["videos"] if v["part"] == part) / 60, 1),
-                      "segments": {s: sum(seg["source"] == s for v in truth["videos"] if v["part"] == part
-                                          for seg in v["segments"]) for s in ("visual", "conversation", "text_in_video")}}
-               for part in truth["classes"]}
+    summary = {
+        part: {
+            "videos": sum(v["part"] == part for v in truth["videos"]),
+            "minutes": round(sum(v["duration"] for v in truth["videos"] if v["part"] == part) / 60, 1),
+            "segments": {
+                s: sum(seg["source"] == s for v in truth["videos"] if v["part"] == part for seg in v["segments"])
+                for s in ("visual", "conversation", "text_in_video")
+            },
+        }
+        for part in truth["classes"]
+    }
     print(json.dumps(summary, indent=1))
 
 

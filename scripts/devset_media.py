@@ -76,9 +76,12 @@ class Media:
         base = self.stamps / folder
         if base.is_file() or base.with_suffix(".png").is_file():
             return [folder if folder.endswith(".png") else folder + ".png"]
-        return sorted(str(p.relative_to(self.stamps)) for p in base.rglob("*.png")
-                      if not {"cartoon", "plastic", "toys"} & set(p.relative_to(self.stamps).parts)
-                      and not p.stem.endswith("_mirror"))
+        return sorted(
+            str(p.relative_to(self.stamps))
+            for p in base.rglob("*.png")
+            if not {"cartoon", "plastic", "toys"} & set(p.relative_to(self.stamps).parts)
+            and not p.stem.endswith("_mirror")
+        )
 
     def wallpaper_file(self, name: str) -> Path:
         plasma = self.root / "usr/share/wallpapers" / name / "contents/images"
@@ -107,11 +110,12 @@ def load_rgba(path: str, max_side: int = 900) -> np.ndarray:
     rgba = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
     ys, xs = np.nonzero(rgba[..., 3] > 16)
     if len(ys):
-        rgba = rgba[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        rgba = rgba[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     scale = min(1.0, max_side / max(rgba.shape[:2]))
     if scale < 1:
-        rgba = cv2.resize(rgba, (round(rgba.shape[1] * scale), round(rgba.shape[0] * scale)),
-                          interpolation=cv2.INTER_AREA)
+        rgba = cv2.resize(
+            rgba, (round(rgba.shape[1] * scale), round(rgba.shape[0] * scale)), interpolation=cv2.INTER_AREA
+        )
     return rgba
 
 
@@ -140,7 +144,7 @@ def composite(back: np.ndarray, stamps: list[np.ndarray], fill: float = 0.8) -> 
         small = cv2.resize(rgba, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
         x, y = round(i * cell + (cell - sw) / 2), (h - sh) // 2
         alpha = small[..., 3:] / 255.0
-        out[y:y + sh, x:x + sw] = out[y:y + sh, x:x + sw] * (1 - alpha) + small[..., :3] * alpha
+        out[y : y + sh, x : x + sw] = out[y : y + sh, x : x + sw] * (1 - alpha) + small[..., :3] * alpha
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
@@ -152,11 +156,13 @@ def noise_picture(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray
 
 # ---- sound ----------------------------------------------------------------------------------------------------
 
+
 def speak(text: str, voice: str, speed: int) -> np.ndarray:
     if shutil.which("espeak-ng") is None:
         raise RuntimeError("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
-    wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text],
-                         check=True, capture_output=True).stdout
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text], check=True, capture_output=True
+    ).stdout
     return _trim(_resample(wav))
 
 

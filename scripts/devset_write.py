@@ -46,7 +46,7 @@ def audio_track(plan: dict, seconds: float, rng: np.random.Generator) -> np.ndar
         speech = plan["speech"][:n]
         bed = 0.25 if plan.get("bed") else 1.0  # music under speech is mixed low, as in a programme
         track = track[:n] * (bed if kind == "music" else 1.0)
-        track[:len(speech)] += speech
+        track[: len(speech)] += speech
     return np.clip(track, -1, 1).astype(np.float32)
 
 
@@ -56,13 +56,32 @@ def text_items(texts: list[dict], duration: float, size: tuple[int, int]) -> lis
     for t in texts:
         start, end = t["start"] * duration, min(t["end"] * duration, duration)
         plate = tuple(t["plate"]) if t.get("plate") else None
-        items.append(TextItem(t["text"], round(start, 1), round(end, 1), int(t["x"] * w), int(t["y"] * h),
-                              int(t["size"] * h / 360), t["font"], tuple(t["color"]), plate))
+        items.append(
+            TextItem(
+                t["text"],
+                round(start, 1),
+                round(end, 1),
+                int(t["x"] * w),
+                int(t["y"] * h),
+                int(t["size"] * h / 360),
+                t["font"],
+                tuple(t["color"]),
+                plate,
+            )
+        )
     return items
 
 
-def write(path: Path, shots: list[tuple[np.ndarray, float]], items: list[TextItem], audio: np.ndarray | None,
-          size: tuple[int, int], fps: int, rotate: int, seed: int) -> list[tuple[float, float]]:
+def write(
+    path: Path,
+    shots: list[tuple[np.ndarray, float]],
+    items: list[TextItem],
+    audio: np.ndarray | None,
+    size: tuple[int, int],
+    fps: int,
+    rotate: int,
+    seed: int,
+) -> list[tuple[float, float]]:
     """Write the MP4; returns each shot's (start, end) in seconds, snapped to frames."""
     W, H = size
     counts = [max(1, round(sec * fps)) for _, sec in shots]
@@ -88,8 +107,9 @@ def write(path: Path, shots: list[tuple[np.ndarray, float]], items: list[TextIte
                 overlay(planes, items, i / fps, size)
                 if rotate:
                     planes = [np.ascontiguousarray(np.rot90(p, rotate // 90)) for p in planes]
-                frame = av.VideoFrame.from_ndarray(np.concatenate([p.ravel() for p in planes]).reshape(-1, vs.width),
-                                                   format="yuv420p")
+                frame = av.VideoFrame.from_ndarray(
+                    np.concatenate([p.ravel() for p in planes]).reshape(-1, vs.width), format="yuv420p"
+                )
                 frame.pts = i
                 out.mux(vs.encode(frame))
                 i += 1

@@ -43,8 +43,14 @@ def video_level(videos, source, classes, responses) -> dict:
             fn += 1  # a truncated file need not yield what its lost part held
     p = tp / (tp + fp) if tp + fp else 1.0
     r = tp / (tp + fn) if tp + fn else 1.0
-    return {"tp": tp, "fp": fp, "fn": fn, "precision": round(p, 3), "recall": round(r, 3),
-            "f1": round(2 * p * r / (p + r), 3) if p + r else 0.0}
+    return {
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": round(p, 3),
+        "recall": round(r, 3),
+        "f1": round(2 * p * r / (p + r), 3) if p + r else 0.0,
+    }
 
 
 def scores_and_labels(videos, source, classes, responses) -> tuple[np.ndarray, np.ndarray]:
@@ -71,9 +77,14 @@ def reliability(scores: np.ndarray, labels: np.ndarray) -> list[dict]:
     for lo, hi in BINS:
         inside = (scores >= lo) & (scores < hi)
         n = int(inside.sum())
-        rows.append({"bin": f"{lo}-{min(hi, 100):g}", "pairs": n,
-                     "right": round(float(labels[inside].mean()), 3) if n else None,
-                     "calibrated": None if n < 20 else bool(lo - 10 <= 100 * labels[inside].mean() <= hi + 10)})
+        rows.append(
+            {
+                "bin": f"{lo}-{min(hi, 100):g}",
+                "pairs": n,
+                "right": round(float(labels[inside].mean()), 3) if n else None,
+                "calibrated": None if n < 20 else bool(lo - 10 <= 100 * labels[inside].mean() <= hi + 10),
+            }
+        )
     return rows
 
 
@@ -108,15 +119,25 @@ def segments(videos, source, classes, responses) -> dict:
                 spans = truth.get(c, []) + unsure.get(c, [])
                 if not any(min(k[1], s[1]) > max(k[0], s[0]) for s in spans):
                     off += 1
-    return {"segments": total, "found": found, "clips": clips_n, "clips_off_truth": off,
-            "start_error_s": round(float(np.mean(starts)), 2) if starts else None,
-            "end_error_s": round(float(np.mean(ends)), 2) if ends else None}
+    return {
+        "segments": total,
+        "found": found,
+        "clips": clips_n,
+        "clips_off_truth": off,
+        "start_error_s": round(float(np.mean(starts)), 2) if starts else None,
+        "end_error_s": round(float(np.mean(ends)), 2) if ends else None,
+    }
 
 
 def source_figures(videos, source, classes, run1, defaults, run2) -> dict:
     scores, labels = scores_and_labels(videos, source, classes, run2)
-    return {"classes": len(classes), "pairs": int(len(labels)), "positives": int(labels.sum()),
-            "run1": video_level(videos, source, classes, run1),
-            "defaults": video_level(videos, source, classes, defaults),
-            "ap": average_precision(scores, labels), "reliability": reliability(scores, labels),
-            "segments": segments(videos, source, classes, run1)}
+    return {
+        "classes": len(classes),
+        "pairs": int(len(labels)),
+        "positives": int(labels.sum()),
+        "run1": video_level(videos, source, classes, run1),
+        "defaults": video_level(videos, source, classes, defaults),
+        "ap": average_precision(scores, labels),
+        "reliability": reliability(scores, labels),
+        "segments": segments(videos, source, classes, run1),
+    }

@@ -23,9 +23,11 @@ import devset  # noqa: E402
 import eval_metrics as em  # noqa: E402
 
 SOURCES = ("visual", "conversation", "text_in_video")
-RUNS = {"run1": {"min_video_score": 75, "min_clip_score": 30, "min_duration_ratio": 0.05},
-        "defaults": {"min_video_score": 75, "min_clip_score": 30, "min_duration_ratio": 0.5},
-        "run2": {"min_video_score": 1, "min_clip_score": 1, "min_duration_ratio": 0.01}}
+RUNS = {
+    "run1": {"min_video_score": 75, "min_clip_score": 30, "min_duration_ratio": 0.05},
+    "defaults": {"min_video_score": 75, "min_clip_score": 30, "min_duration_ratio": 0.5},
+    "run2": {"min_video_score": 1, "min_clip_score": 1, "min_duration_ratio": 0.01},
+}
 
 
 def edge(args: list[str], env: dict, stdin: str | None = None, ok=(0,)) -> dict:
@@ -54,9 +56,15 @@ def responses_for(source: str, classes: dict, ids: dict[str, str], thresholds: d
         chosen = [{"name": n, "prompts": c["prompts"]} for n, c in classes.items() if bool(c.get("exact")) == exact]
         if not chosen or (exact and source == "visual"):
             continue
-        body = {"video_ids": sorted(ids.values()), "options": [source], "classes": chosen,
-                "conversation_option": "exact_match" if exact else "semantic", "include_clips": True,
-                "page_limit": 50, "threshold": thresholds}
+        body = {
+            "video_ids": sorted(ids.values()),
+            "options": [source],
+            "classes": chosen,
+            "conversation_option": "exact_match" if exact else "semantic",
+            "include_clips": True,
+            "page_limit": 50,
+            "threshold": thresholds,
+        }
         for video in classify(body, env):
             for c in video["classes"]:
                 out.setdefault(by_id[video["video_id"]], {})[c["name"]] = {"score": c["score"], "clips": c["clips"]}
@@ -73,59 +81,96 @@ def evaluate(out: Path, part: str, work: Path, cache: Path, limit: int | None = 
     indexed = edge(["index", str((out / part).resolve()), "--name", f"devset-{part}"], env, ok=(0, 1))
     listed = edge(["videos"], env)
     root = (out / part).resolve()
-    ids = {str(Path(v["path"]).resolve().relative_to(root.parent)): v["video_id"] for v in listed["videos"]
-           if Path(v["path"]).resolve().is_relative_to(root)}
-    failed = {str(Path(f["path"]).resolve().relative_to(root.parent)) for f in listed["failed"]
-              if Path(f["path"]).resolve().is_relative_to(root)}
+    ids = {
+        str(Path(v["path"]).resolve().relative_to(root.parent)): v["video_id"]
+        for v in listed["videos"]
+        if Path(v["path"]).resolve().is_relative_to(root)
+    }
+    failed = {
+        str(Path(f["path"]).resolve().relative_to(root.parent))
+        for f in listed["failed"]
+        if Path(f["path"]).resolve().is_relative_to(root)
+    }
     expectations = []
     for v in videos:
         if v.get("expect") == "error":
             expectations.append({"file": v["file"], "expect": "error", "ok": v["file"] in failed})
         elif v.get("expect") == "error_or_partial":
-            expectations.append({"file": v["file"], "expect": "error_or_partial", "refused": v["file"] in failed,
-                                 "ok": v["file"] in failed or v["file"] in ids})
+            expectations.append(
+                {
+                    "file": v["file"],
+                    "expect": "error_or_partial",
+                    "refused": v["file"] in failed,
+                    "ok": v["file"] in failed or v["file"] in ids,
+                }
+            )
     figures = {}
     for source in SOURCES:
         present = {s["label"] for v in videos for s in v["segments"] if s["source"] == source}
         classes = {n: c for n, c in truth["classes"][part][source].items() if n in present}
         runs = {name: responses_for(source, classes, ids, th, env) for name, th in RUNS.items()}
         print(f"event=classified part={part} source={source} classes={len(classes)}", file=sys.stderr)
-        figures[source] = em.source_figures(videos, source, sorted(classes), runs["run1"], runs["defaults"],
-                                            runs["run2"])
+        figures[source] = em.source_figures(
+            videos, source, sorted(classes), runs["run1"], runs["defaults"], runs["run2"]
+        )
     words = {}
     for v in videos:
         if Path(v["file"]).stem in ("music_only", "music_only2", "tones_only", "noise_only") and v["file"] in ids:
             said = edge(["transcript", ids[v["file"]]], env)
             words[v["file"]] = len(said["words"])
-    result = {"part": part, "in_sample": part == "fit", "videos": len(videos),
-              "minutes": round(sum(v["duration"] for v in videos) / 60, 1), "indexed": len(indexed["indexed"]),
-              "failed": sorted(failed), "expectations": expectations, "words_from_non_speech": words,
-              "sources": figures}
+    result = {
+        "part": part,
+        "in_sample": part == "fit",
+        "videos": len(videos),
+        "minutes": round(sum(v["duration"] for v in videos) / 60, 1),
+        "indexed": len(indexed["indexed"]),
+        "failed": sorted(failed),
+        "expectations": expectations,
+        "words_from_non_speech": words,
+        "sources": figures,
+    }
     (home / "results.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
 
 
 def table(result: dict) -> str:
     head = "IN-SAMPLE (fit part: tuning only)" if result["in_sample"] else "report part (held out from every fit)"
-    lines = [f"# development set, {head}: {result['videos']} videos, {result['minutes']} min", "",
-             "| source | P / R / F1 (75, 30, ratio 0.05) | P / R / F1 (defaults, ratio 0.5) | AP | segments found "
-             "| edge error start / end (s) | clips off truth |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# development set, {head}: {result['videos']} videos, {result['minutes']} min",
+        "",
+        "| source | P / R / F1 (75, 30, ratio 0.05) | P / R / F1 (defaults, ratio 0.5) | AP | segments found "
+        "| edge error start / end (s) | clips off truth |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for source, f in result["sources"].items():
         r1, d, s = f["run1"], f["defaults"], f["segments"]
-        lines.append(f"| {source} | {r1['precision']:.2f} / {r1['recall']:.2f} / {r1['f1']:.2f} | "
-                     f"{d['precision']:.2f} / {d['recall']:.2f} / {d['f1']:.2f} | {f['ap']:.2f} | "
-                     f"{s['found']} of {s['segments']} | {s['start_error_s']} / {s['end_error_s']} | "
-                     f"{s['clips_off_truth']} of {s['clips']} |")
-    lines += ["", "Reliability (run 2: every threshold at its minimum): fraction of (video, class) pairs right, "
-              "pairs in brackets; ! = outside its range by more than 10 points", "",
-              "| source | " + " | ".join(f"{lo}-{min(hi, 100):g}" for lo, hi in em.BINS) + " |",
-              "|---|" + "---|" * len(em.BINS)]
+        lines.append(
+            f"| {source} | {r1['precision']:.2f} / {r1['recall']:.2f} / {r1['f1']:.2f} | "
+            f"{d['precision']:.2f} / {d['recall']:.2f} / {d['f1']:.2f} | {f['ap']:.2f} | "
+            f"{s['found']} of {s['segments']} | {s['start_error_s']} / {s['end_error_s']} | "
+            f"{s['clips_off_truth']} of {s['clips']} |"
+        )
+    lines += [
+        "",
+        "Reliability (run 2: every threshold at its minimum): fraction of (video, class) pairs right, "
+        "pairs in brackets; ! = outside its range by more than 10 points",
+        "",
+        "| source | " + " | ".join(f"{lo}-{min(hi, 100):g}" for lo, hi in em.BINS) + " |",
+        "|---|" + "---|" * len(em.BINS),
+    ]
     for source, f in result["sources"].items():
-        cells = [("-" if r["right"] is None else f"{100 * r['right']:.0f}%") + f" ({r['pairs']})"
-                 + ("" if r["calibrated"] is not False else " !") for r in f["reliability"]]
+        cells = [
+            ("-" if r["right"] is None else f"{100 * r['right']:.0f}%")
+            + f" ({r['pairs']})"
+            + ("" if r["calibrated"] is not False else " !")
+            for r in f["reliability"]
+        ]
         lines.append(f"| {source} | " + " | ".join(cells) + " |")
-    lines += ["", f"files to refuse / truncated: {json.dumps(result['expectations'])}",
-              f"words transcribed from music, tones, noise alone: {json.dumps(result['words_from_non_speech'])}"]
+    lines += [
+        "",
+        f"files to refuse / truncated: {json.dumps(result['expectations'])}",
+        f"words transcribed from music, tones, noise alone: {json.dumps(result['words_from_non_speech'])}",
+    ]
     return "\n".join(lines)
 
 

@@ -86,10 +86,14 @@ from edge.hashing import sha256_file  # noqa: E402
 
 OPSET = 17
 PROMPTS = [
-    "a photo of a dog", "a red car on a street", "Two people playing football!", "a bowl of soup", "x",
+    "a photo of a dog",
+    "a red car on a street",
+    "Two people playing football!",
+    "a bowl of soup",
+    "x",
     "someone cooking pasta in a kitchen",
     "  \ufb01ve CAF\u00c9\u2019s\tshow on \uff34\uff36 (2024): 50% off?!",  # case, punctuation, NFKC, spaces
-    "a very long description " + "of many things " * 30,                    # truncation keeps EOS
+    "a very long description " + "of many things " * 30,  # truncation keeps EOS
 ]
 CLIP_PRIOR = {"kind": "logistic", "a": 50.0, "b": 0.24}
 
@@ -127,9 +131,15 @@ def _preprocessing(processor, image_size: int) -> dict:
         side, resize = size["height"], "squash"
     if side != image_size:
         raise SystemExit(f"processor makes {side}px images but the model takes {image_size}px")
-    return {"input": "pixel_values", "output": "image_embeds", "size": side, "resize": resize,
-            "interpolation": resample, "mean": [float(x) for x in processor.image_mean],
-            "std": [float(x) for x in processor.image_std]}
+    return {
+        "input": "pixel_values",
+        "output": "image_embeds",
+        "size": side,
+        "resize": resize,
+        "interpolation": resample,
+        "mean": [float(x) for x in processor.image_mean],
+        "std": [float(x) for x in processor.image_std],
+    }
 
 
 def _siglip_tokenizer(tok):
@@ -145,14 +155,20 @@ def _siglip_tokenizer(tok):
         raise SystemExit("only unigram sentencepiece models (SigLIP's) are supported")
     backend = Tokenizer(models.Unigram([(p.piece, p.score) for p in proto.pieces], unk_id=proto.trainer_spec.unk_id))
     charsmap = proto.normalizer_spec.precompiled_charsmap
-    backend.normalizer = normalizers.Sequence([
-        normalizers.Replace(Regex("[" + "".join("\\" + c for c in string.punctuation) + "]"), ""),
-        normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip(),
-        *([normalizers.Precompiled(charsmap)] if charsmap else []),
-        normalizers.Replace(Regex(" {2,}"), " "), normalizers.Strip()])
+    backend.normalizer = normalizers.Sequence(
+        [
+            normalizers.Replace(Regex("[" + "".join("\\" + c for c in string.punctuation) + "]"), ""),
+            normalizers.Replace(Regex(r"\s+"), " "),
+            normalizers.Strip(),
+            *([normalizers.Precompiled(charsmap)] if charsmap else []),
+            normalizers.Replace(Regex(" {2,}"), " "),
+            normalizers.Strip(),
+        ]
+    )
     backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     backend.post_processor = processors.TemplateProcessing(
-        single="$A </s>", special_tokens=[("</s>", tok.eos_token_id)])
+        single="$A </s>", special_tokens=[("</s>", tok.eos_token_id)]
+    )
     return backend
 
 
@@ -165,15 +181,26 @@ def _text_section(family: str, tok, config) -> tuple[dict, object]:
         text = {"inputs": ["input_ids"], "pad_to": "context_length", "lowercase": bool(tok.do_lower_case)}
     backend.no_padding()
     backend.no_truncation()
-    text.update(output="text_embeds", context_length=int(config.text_config.max_position_embeddings),
-                pad_id=int(tok.pad_token_id))
+    text.update(
+        output="text_embeds",
+        context_length=int(config.text_config.max_position_embeddings),
+        pad_id=int(tok.pad_token_id),
+    )
     return text, backend
 
 
 def _export(module, args: tuple, names: list[str], output: str, dynamic: dict, path: Path) -> None:
     # The TorchScript exporter targets opset 17 directly; the dynamo one would convert down from 18+.
-    torch.onnx.export(module, args, str(path), input_names=names, output_names=[output],
-                      dynamic_axes={**dynamic, output: {0: "batch"}}, opset_version=OPSET, dynamo=False)
+    torch.onnx.export(
+        module,
+        args,
+        str(path),
+        input_names=names,
+        output_names=[output],
+        dynamic_axes={**dynamic, output: {0: "batch"}},
+        opset_version=OPSET,
+        dynamo=False,
+    )
 
 
 def _quantise(path: Path) -> None:
@@ -185,8 +212,14 @@ def _quantise(path: Path) -> None:
         # MatMul/Gemm hold the layers' weights, Gather the token embeddings (100 of CLIP's 250 MB text tower).
         # 7-bit weights (reduce_range): AVX2 CPUs without VNNI saturate u8 x s8 products, which took a random
         # SigLIP's cosine to torch from 0.999 down to 0.93. Per-channel scales follow weight outliers.
-        quantize_dynamic(str(float_copy), str(path), weight_type=QuantType.QInt8, per_channel=True,
-                         reduce_range=True, op_types_to_quantize=["MatMul", "Gemm", "Gather"])
+        quantize_dynamic(
+            str(float_copy),
+            str(path),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            reduce_range=True,
+            op_types_to_quantize=["MatMul", "Gemm", "Gather"],
+        )
 
 
 def _test_images(folder: Path | None) -> list[np.ndarray]:
@@ -196,9 +229,12 @@ def _test_images(folder: Path | None) -> list[np.ndarray]:
         images = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in sorted(folder.iterdir())]
         return [cv2.cvtColor(i, cv2.COLOR_BGR2RGB) for i in images if i is not None]
     rng = np.random.default_rng(0)  # smooth random scenes in a mix of video aspect ratios
-    return [cv2.resize(rng.integers(0, 256, (h // 40 + 2, w // 40 + 2, 3), dtype=np.uint8), (w, h),
-                       interpolation=cv2.INTER_CUBIC) for h, w in [(360, 640), (720, 1280), (480, 480),
-                                                                   (640, 360), (1080, 1920), (240, 320)]]
+    return [
+        cv2.resize(
+            rng.integers(0, 256, (h // 40 + 2, w // 40 + 2, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC
+        )
+        for h, w in [(360, 640), (720, 1280), (480, 480), (640, 360), (1080, 1920), (240, 320)]
+    ]
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -225,7 +261,7 @@ def _parity(model, tok, processor, out: Path, family: str, context: int, images:
     # One by one, so a "longest" padding runs the text graph at every prompt's own length.
     edge_texts = np.concatenate([bundle.text_encoder.encode([t]) for t in PROMPTS])
     edge_ids = bundle.text_encoder.tokenize(PROMPTS)["input_ids"]
-    same_ids = all(list(e[:len(t)]) == list(t[:len(e)]) for e, t in zip(edge_ids, text_in["input_ids"].numpy()))
+    same_ids = all(list(e[: len(t)]) == list(t[: len(e)]) for e, t in zip(edge_ids, text_in["input_ids"].numpy()))
     edge_images = bundle.image_encoder.encode(images)
     return {
         "image model (same pixels)": float(_cosines(onnx_images, torch_images).min()),
@@ -263,12 +299,24 @@ def main() -> int:
     backend.save(str(out / "tokenizer.json"))
     size, ctx = image["size"], text["context_length"]
     with torch.no_grad():
-        _export(_Tower(model, "get_image_features"), (torch.zeros(2, 3, size, size),), ["pixel_values"],
-                "image_embeds", {"pixel_values": {0: "batch"}}, out / "image.onnx")
+        _export(
+            _Tower(model, "get_image_features"),
+            (torch.zeros(2, 3, size, size),),
+            ["pixel_values"],
+            "image_embeds",
+            {"pixel_values": {0: "batch"}},
+            out / "image.onnx",
+        )
         ids = torch.full((2, ctx), text["pad_id"], dtype=torch.long)
         text_args = (ids, torch.ones_like(ids)) if family == "clip" else (ids,)
-        _export(_Tower(model, "get_text_features"), text_args, text["inputs"], "text_embeds",
-                {n: {0: "batch", 1: "sequence"} for n in text["inputs"]}, out / "text.onnx")
+        _export(
+            _Tower(model, "get_text_features"),
+            text_args,
+            text["inputs"],
+            "text_embeds",
+            {n: {0: "batch", 1: "sequence"} for n in text["inputs"]},
+            out / "text.onnx",
+        )
     if args.int8:
         _quantise(out / "image.onnx")
         _quantise(out / "text.onnx")
@@ -281,9 +329,16 @@ def main() -> int:
     else:
         calibration = dict(CLIP_PRIOR)
     name = args.name or Path(args.source.rstrip("/")).name + ("-int8" if args.int8 else "")
-    manifest = {"format": FORMAT_VERSION, "kind": "dual_encoder", "name": name, "family": family,
-                "files": {f: sha256_file(out / f) for f in ("image.onnx", "text.onnx", "tokenizer.json")},
-                "image": image, "text": text, "calibration": calibration}
+    manifest = {
+        "format": FORMAT_VERSION,
+        "kind": "dual_encoder",
+        "name": name,
+        "family": family,
+        "files": {f: sha256_file(out / f) for f in ("image.onnx", "text.onnx", "tokenizer.json")},
+        "image": image,
+        "text": text,
+        "calibration": calibration,
+    }
     (out / "bundle.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
     parity = _parity(model, tok, processor, out, family, ctx, _test_images(args.parity_images))

@@ -33,8 +33,9 @@ PEAK_PRIOR = [0.0, 1.0, 0.0, 0.0, 0.0]  # intercept, then the weights of cf.SEMA
 EXACT_PRIOR = [0.0, 1.0, 0.0, 0.0]  # intercept, then cf.EXACT_FEATURES
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, prior: np.ndarray | None = None,
-                 iterations: int = 50) -> np.ndarray:
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, l2: float = 1.0, prior: np.ndarray | None = None, iterations: int = 50
+) -> np.ndarray:
     """Weights (intercept first) maximising the log-likelihood minus l2/2 * |w - prior|^2 (Newton steps).
 
     The prior (default 0) is where few examples leave the weights: for the video and exact models it is
@@ -94,8 +95,12 @@ def collect(store_home: Path, truth: dict, part: str = "fit") -> dict:
         classes = truth["classes"][part][source]
         semantic = {n: c for n, c in classes.items() if not c.get("exact")}
         exact = {n: c for n, c in classes.items() if c.get("exact")}
-        body = {"video_ids": ["x"], "options": [source], "conversation_option": "semantic",
-                "classes": [{"name": n, "prompts": c["prompts"]} for n, c in semantic.items()]}
+        body = {
+            "video_ids": ["x"],
+            "options": [source],
+            "conversation_option": "semantic",
+            "classes": [{"name": n, "prompts": c["prompts"]} for n, c in semantic.items()],
+        }
         embedded = classifier.embed_prompts(parse_request(body))
         rows = []
         for v in truth["videos"]:
@@ -103,8 +108,13 @@ def collect(store_home: Path, truth: dict, part: str = "fit") -> dict:
             if v["part"] != part or row is None:
                 continue
             starts, ends, scores, _ = classifier._semantic(row, source, embedded)
-            item = {"file": v["file"], "starts": starts.tolist(), "ends": ends.tolist(), "scores": scores.T.tolist(),
-                    "classes": list(semantic)}
+            item = {
+                "file": v["file"],
+                "starts": starts.tolist(),
+                "ends": ends.tolist(),
+                "scores": scores.T.tolist(),
+                "classes": list(semantic),
+            }
             if exact and source != "visual":
                 item["exact"] = {}
                 for n, spec in exact.items():
@@ -117,17 +127,24 @@ def collect(store_home: Path, truth: dict, part: str = "fit") -> dict:
 
 def _states(video: dict, source: str, label: str, a: float, b: float) -> str:
     """'pos' when [a, b] overlaps a segment of the label, 'ambiguous' when only an ambiguous span, else 'neg'."""
+
     def hits(key):
-        return any(s["source"] == source and s["label"] == label and min(b, s["end"]) - max(a, s["start"]) > 0.25 * (b - a)
-                   for s in video.get(key, []))
+        return any(
+            s["source"] == source and s["label"] == label and min(b, s["end"]) - max(a, s["start"]) > 0.25 * (b - a)
+            for s in video.get(key, [])
+        )
+
     return "pos" if hits("segments") else "ambiguous" if hits("ambiguous") else "neg"
 
 
 def fit(data: dict, truth: dict) -> dict:
     by_file = {v["file"]: v for v in truth["videos"]}
-    out = {"kind": "clip-and-video-logistic", "features": {"video": list(cf.SEMANTIC_FEATURES),
-                                                           "exact": list(cf.EXACT_FEATURES)},
-           "sources": {}, "fit": {}}
+    out = {
+        "kind": "clip-and-video-logistic",
+        "features": {"video": list(cf.SEMANTIC_FEATURES), "exact": list(cf.EXACT_FEATURES)},
+        "sources": {},
+        "fit": {},
+    }
     for source, rows in data.items():
         xs, ys = [], []
         for r in rows:
@@ -159,13 +176,20 @@ def fit(data: dict, truth: dict) -> dict:
         fx, fy = np.asarray(feats), np.asarray(labels, float)
         video_w = fit_monotonic(fx, fy, 1.0, PEAK_PRIOR)
         p = 1 / (1 + np.exp(-(video_w[0] + fx @ video_w[1:])))
-        entry = {"clip": {"a": round(float(clip_w[1]), 4), "b": round(float(clip_w[0]), 4)},
-                 "video": {"weights": [round(float(w), 4) for w in video_w]}}
-        stats = {"clip_samples": int(len(y)), "clip_positives": int(y.sum()), "clip_log_loss": log_loss(
-                     1 / (1 + np.exp(-(clip_w[0] + x[:, 0] * clip_w[1]))), y),
-                 "video_pairs": int(len(fy)), "video_positives": int(fy.sum()), "video_log_loss": log_loss(p, fy),
-                 "video_ap": em.average_precision(100 * p, fy.astype(bool)),
-                 "video_reliability_in_sample": em.reliability(100 * p, fy.astype(bool))}
+        entry = {
+            "clip": {"a": round(float(clip_w[1]), 4), "b": round(float(clip_w[0]), 4)},
+            "video": {"weights": [round(float(w), 4) for w in video_w]},
+        }
+        stats = {
+            "clip_samples": int(len(y)),
+            "clip_positives": int(y.sum()),
+            "clip_log_loss": log_loss(1 / (1 + np.exp(-(clip_w[0] + x[:, 0] * clip_w[1]))), y),
+            "video_pairs": int(len(fy)),
+            "video_positives": int(fy.sum()),
+            "video_log_loss": log_loss(p, fy),
+            "video_ap": em.average_precision(100 * p, fy.astype(bool)),
+            "video_reliability_in_sample": em.reliability(100 * p, fy.astype(bool)),
+        }
         if source != "visual":
             ex, ey = [], []
             for r in rows:
@@ -189,8 +213,12 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--devset", type=Path, default=Path("build/devset"))
     ap.add_argument("--store", type=Path, default=Path("build/eval/fit/home"))
-    ap.add_argument("--cache", type=Path, default=Path("build/eval/fit/scores.json"),
-                    help="the collected sample scores (reused unless --recollect)")
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("build/eval/fit/scores.json"),
+        help="the collected sample scores (reused unless --recollect)",
+    )
     ap.add_argument("--recollect", action="store_true")
     ap.add_argument("--out", type=Path, default=cf.SCORES_FILE)
     args = ap.parse_args(argv)

@@ -23,16 +23,38 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WHEELS = ["onnxruntime-gpu==1.31.1", "pynvvideocodec==2.2.4", "av==18.1.0", "platformdirs==4.14.8"]
 VISUAL_MODELS = ["image-efficientnet-lite3", "detect-ssd-mobilenet-v2", "text-bge-small-en"]
-PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
-             "manylinux1_x86_64"]
+PLATFORMS = [
+    "manylinux_2_28_x86_64",
+    "manylinux_2_27_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux2014_x86_64",
+    "manylinux1_x86_64",
+]
 
 
 def download(wheels_dir: Path) -> list[Path]:
     wheels_dir.mkdir(parents=True, exist_ok=True)
     platform_args = [a for p in PLATFORMS for a in ("--platform", p)]
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                    "--python-version", "3.12", "--implementation", "cp", *platform_args, "-d", str(wheels_dir),
-                    *WHEELS], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            "3.12",
+            "--implementation",
+            "cp",
+            *platform_args,
+            "-d",
+            str(wheels_dir),
+            *WHEELS,
+        ],
+        check=True,
+    )
     names = {w.split("==")[0].replace("-", "_").lower() for w in WHEELS}
     return sorted(p for p in wheels_dir.glob("*.whl") if p.name.split("-")[0].lower() in names)
 
@@ -68,15 +90,26 @@ def main(argv=None) -> None:
             parts.append({"name": name, "bytes": len(chunk), "sha256": hashlib.sha256(chunk).hexdigest()})
     total = tar_path.stat().st_size
     tar_path.unlink()
-    manifest = {"sha256": whole.hexdigest(), "bytes": total, "parts": parts,
-                "wheels": [w.name for w in wheels], "models": VISUAL_MODELS}
+    manifest = {
+        "sha256": whole.hexdigest(),
+        "bytes": total,
+        "parts": parts,
+        "wheels": [w.name for w in wheels],
+        "models": VISUAL_MODELS,
+    }
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     rel = args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out
-    print(f"{len(parts)} parts, {total / 2**20:.0f} MiB in {rel}; make these device calls back to back "
-          f"(the machine keeps files for 30 s after a call):", file=sys.stderr)
+    print(
+        f"{len(parts)} parts, {total / 2**20:.0f} MiB in {rel}; make these device calls back to back "
+        f"(the machine keeps files for 30 s after a call):",
+        file=sys.stderr,
+    )
     for part in parts:
-        print(json.dumps({"command": "bash scripts/gpu_check.sh",
-                          "carry": [f"{rel}/manifest.json", f"{rel}/{part['name']}"]}))
+        print(
+            json.dumps(
+                {"command": "bash scripts/gpu_check.sh", "carry": [f"{rel}/manifest.json", f"{rel}/{part['name']}"]}
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -66,8 +66,11 @@ def sides(settings):
             decoder, edge = CpuDecoder(), Edge(replace(settings, provider="cpu"))
         encoder = edge.bundle.image_encoder
         encoder.encode([np.zeros((64, 64, 3), np.uint8)])  # its sessions open on first use
-        got = {k: v for k, v in opened_providers().items() if k.split("/")[0] in
-               ("image-efficientnet-lite3", "detect-ssd-mobilenet-v2", "text-bge-small-en")}
+        got = {
+            k: v
+            for k, v in opened_providers().items()
+            if k.split("/")[0] in ("image-efficientnet-lite3", "detect-ssd-mobilenet-v2", "text-bge-small-en")
+        }
         if side == "gpu" and all(v[0] == "CPUExecutionProvider" for v in got.values()):
             note = "every GPU provider fell back to CPU (see event=provider_fallback)"
         out[side] = (encoder, decoder, got, note)
@@ -109,8 +112,11 @@ def model_rates(encoder, frames) -> dict:
         batch = batch.astype(np.float32) / 127.5 - 1.0
         classify = lambda: [encoder._classifier.run(None, {"images": s}) for s in small]  # noqa: E731
         detect = lambda: encoder._detector.run(None, {"Preprocessor/sub:0": batch})  # noqa: E731
-    return {"classifier fps": n / timed(classify), "detector fps": n / timed(detect),
-            "encoder fps": n / timed(lambda: encoder.encode(frames))}
+    return {
+        "classifier fps": n / timed(classify),
+        "detector fps": n / timed(detect),
+        "encoder fps": n / timed(lambda: encoder.encode(frames)),
+    }
 
 
 def decode_rates(decoder, path: Path, duration: float) -> dict:
@@ -133,6 +139,7 @@ def index_streams(encoder, decoder, path: Path, duration: float, n: int) -> floa
             sampler.segments(*scan_samples(path, info, 1.0, [sampler.feed], nice=0, decoder=decoder))
         except BaseException as exc:
             errors.append(exc)
+
     threads = [threading.Thread(target=one) for _ in range(n)]
     t = time.perf_counter()
     for thread in threads:
@@ -161,8 +168,11 @@ def main(argv=None) -> None:
             ort.preload_dlls()
         except Exception as exc:  # noqa: BLE001  (reported; the check goes on and shows what loaded)
             log(f"onnxruntime.preload_dlls: {exc}")
-    facts = {"onnxruntime": ort.__version__, "available_providers": ort.get_available_providers(),
-             "cpu_cores": os.cpu_count()}
+    facts = {
+        "onnxruntime": ort.__version__,
+        "available_providers": ort.get_available_providers(),
+        "cpu_cores": os.cpu_count(),
+    }
     tmp = Path(tempfile.mkdtemp(prefix="edge-gpu-check-"))
     video = tmp / "720p.mp4"
     write_video(video, [(name, args.seconds / len(PHOTOS)) for name in PHOTOS], size=(1280, 720), fps=25)

@@ -28,8 +28,10 @@ def make_demo_media(out_dir: Path) -> dict:
     write_video(out / "news.mp4", [("astronaut", seconds)], size=(640, 360), fps=10, audio=audio)
     sign = TextItem("SALE 50% OFF", 4.0, 9.0, 200, 60, 40, "DejaVuSerif-Bold", color=(250, 230, 40))
     shown = write_text_video(out / "sale.mp4", [("coffee", 12)], [sign], size=(640, 360))
-    report = {"news.mp4": {name: [start, end] for name, start, end in truth},
-              "sale.mp4": {s["text"]: [s["start"], s["end"]] for s in shown}}
+    report = {
+        "news.mp4": {name: [start, end] for name, start, end in truth},
+        "sale.mp4": {s["text"]: [s["start"], s["end"]] for s in shown},
+    }
     (out / "demo-truth.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 

@@ -7,6 +7,7 @@ is what phones and cameras produce; everything is seeded, so reruns give identic
 
     python scripts/make_sample.py OUT_DIR
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,7 @@ def _i420(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     h, w = rgb.shape[0] & ~1, rgb.shape[1] & ~1
     yuv = cv2.cvtColor(np.ascontiguousarray(rgb[:h, :w]), cv2.COLOR_RGB2YUV_I420)
     flat, n = yuv.ravel(), h * w  # U and V follow Y as flat quarter-size planes
-    return (yuv[:h], flat[n:n + n // 4].reshape(h // 2, w // 2),
-            flat[n + n // 4:].reshape(h // 2, w // 2))
+    return (yuv[:h], flat[n : n + n // 4].reshape(h // 2, w // 2), flat[n + n // 4 :].reshape(h // 2, w // 2))
 
 
 def _place(plane, s, cx, cy, W, H, fill):
@@ -69,9 +69,9 @@ def _place(plane, s, cx, cy, W, H, fill):
     ix1, iy1 = min(math.ceil(x0 + W / s) + 1, w), min(math.ceil(y0 + H / s) + 1, h)
     r = cv2.resize(plane[iy0:iy1, ix0:ix1], (round((ix1 - ix0) * s), round((iy1 - iy0) * s)))
     ox, oy = round((ix0 - x0) * s), round((iy0 - y0) * s)
-    r = r[max(-oy, 0):, max(-ox, 0):][:H - max(oy, 0), :W - max(ox, 0)]
+    r = r[max(-oy, 0) :, max(-ox, 0) :][: H - max(oy, 0), : W - max(ox, 0)]
     out = np.full((H, W), fill, np.uint8)
-    out[max(oy, 0):max(oy, 0) + r.shape[0], max(ox, 0):max(ox, 0) + r.shape[1]] = r
+    out[max(oy, 0) : max(oy, 0) + r.shape[0], max(ox, 0) : max(ox, 0) + r.shape[1]] = r
     return out
 
 
@@ -90,17 +90,19 @@ def _render_span(rgb, n, size, rng):
         s = fit * (1 + 0.12 * p)
         cx, cy = (w / 2, h / 2) + (p - 0.5) * pan
         yn = cv2.add(y, grain[i % len(grain)], dtype=cv2.CV_8U)
-        yield (_place(yn, s, cx, cy, W, H, 16),  # limited-range black bars
-               _place(u, s, cx / 2, cy / 2, W // 2, H // 2, 128),
-               _place(v, s, cx / 2, cy / 2, W // 2, H // 2, 128))
+        yield (
+            _place(yn, s, cx, cy, W, H, 16),  # limited-range black bars
+            _place(u, s, cx / 2, cy / 2, W // 2, H // 2, 128),
+            _place(v, s, cx / 2, cy / 2, W // 2, H // 2, 128),
+        )
 
 
 def _audio_frames(audio: np.ndarray, n_samples: int):
     """Mono float32 @16 kHz, padded/trimmed to the video length, as 1024-sample AAC frames."""
     a = np.zeros(n_samples, np.float32)
-    a[:min(len(audio), n_samples)] = audio[:n_samples]
+    a[: min(len(audio), n_samples)] = audio[:n_samples]
     for start in range(0, n_samples, 1024):
-        f = av.AudioFrame.from_ndarray(a[None, start:start + 1024], format="fltp", layout="mono")
+        f = av.AudioFrame.from_ndarray(a[None, start : start + 1024], format="fltp", layout="mono")
         f.sample_rate, f.pts = SR, start
         yield f
 
@@ -124,8 +126,7 @@ def add_video_stream(out, codec: str, fps: int, width: int, height: int):
     return vs
 
 
-def write_video(path, spans, size=(1280, 720), fps=25, codec="h264", audio=None, rotate=0,
-                seed=0):
+def write_video(path, spans, size=(1280, 720), fps=25, codec="h264", audio=None, rotate=0, seed=0):
     """Write spans [(photo name | HxWx3 uint8 RGB, seconds), ...] as one MP4 with hard cuts.
 
     size is the displayed (width, height). rotate (0/90/180/270) stores the frames turned
@@ -185,6 +186,7 @@ def room_tone(seconds: float, seed: int = 0) -> np.ndarray:
 
 # ---- broken / unusual inputs for ingest tests ----------------------------------------------
 
+
 def write_zero_byte(path) -> None:
     Path(path).write_bytes(b"")
 
@@ -192,7 +194,7 @@ def write_zero_byte(path) -> None:
 def write_truncated(src, path, keep_fraction: float = 0.3) -> None:
     """First keep_fraction of a real MP4's bytes, like an interrupted upload or download."""
     raw = Path(src).read_bytes()
-    Path(path).write_bytes(raw[:int(len(raw) * keep_fraction)])
+    Path(path).write_bytes(raw[: int(len(raw) * keep_fraction)])
 
 
 def write_not_a_video(path) -> None:
@@ -214,8 +216,9 @@ def write_rotated(path, photo="astronaut", seconds: float = 2.0, rotate: int = 9
     return write_video(path, [(photo, seconds)], size=(720, 1280), rotate=rotate)
 
 
-def write_static(path, photo="coffee", seconds: int = 20, size=(640, 360), fps: int = 10,
-                 object_from: float | None = None) -> None:
+def write_static(
+    path, photo="coffee", seconds: int = 20, size=(640, 360), fps: int = 10, object_from: float | None = None
+) -> None:
     """A fixed camera on a photo with sensor noise (no zoom); a small dark square appears at `object_from`."""
     base = cv2.cvtColor(cv2.resize(PHOTOS[photo](), size), cv2.COLOR_RGB2BGR)
     rng = np.random.default_rng(0)
@@ -224,7 +227,7 @@ def write_static(path, photo="coffee", seconds: int = 20, size=(640, 360), fps: 
     for i in range(int(seconds * fps)):
         frame = np.clip(base.astype(np.int16) + rng.integers(-6, 7, base.shape), 0, 255).astype(np.uint8)
         if object_from is not None and i / fps >= object_from:
-            frame[side:2 * side, size[0] - 3 * side:size[0] - 2 * side] = 20
+            frame[side : 2 * side, size[0] - 3 * side : size[0] - 2 * side] = 20
         writer.write(frame)
     writer.release()
 
@@ -241,8 +244,7 @@ def make_sample(out_dir) -> dict:
         t0 = time.perf_counter()
         spans[name] = write_video(out / name, sp, audio=audio)
         print(f"wrote {out / name} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-        report[name] = {"path": str(out / name), "bytes": (out / name).stat().st_size,
-                        "spans": spans[name]}
+        report[name] = {"path": str(out / name), "bytes": (out / name).stat().st_size, "spans": spans[name]}
     (out / "spans.json").write_text(json.dumps(spans, indent=2) + "\n")
     report["spans.json"] = {"path": str(out / "spans.json")}
     return report

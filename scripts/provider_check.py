@@ -42,14 +42,19 @@ def main() -> None:
     for forced in (None, "tensorrt", "cuda", "cpu"):
         run = {"forced": forced}
         try:
-            text = BgeTextEncoder(models / "text-bge-small-en" / "model.onnx",
-                                  models / "text-bge-small-en" / "tokenizer.json", key="check", provider=forced)
+            text = BgeTextEncoder(
+                models / "text-bge-small-en" / "model.onnx",
+                models / "text-bge-small-en" / "tokenizer.json",
+                key="check",
+                provider=forced,
+            )
             classifier = open_session(models / "image-efficientnet-lite3" / "model.onnx", forced)
             run["text_providers"] = text._session.get_providers()
             run["image_providers"] = classifier.get_providers()
             run["text_100_prompts_ms"] = round(1000 * _time(lambda: text.encode(prompts)), 2)
-            run["image_frames_per_s"] = round(64 / _time(
-                lambda: [classifier.run(None, {"images": f[None]}) for f in frames], reps=2), 1)
+            run["image_frames_per_s"] = round(
+                64 / _time(lambda: [classifier.run(None, {"images": f[None]}) for f in frames], reps=2), 1
+            )
         except ProviderError as exc:
             run["error"] = str(exc)
         report["runs"].append(run)

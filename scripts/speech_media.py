@@ -22,15 +22,21 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_sample import SR, room_tone, write_video  # noqa: E402
 
-GAP_S = 0.6   # pause between sentences
+GAP_S = 0.6  # pause between sentences
 WORD_GAP_S = 0.08  # pause around a keyword synthesised on its own
 
 # A short news programme: the weather forecast sits between other topics; "saxophone" is the rare keyword.
 NEWS = [
-    ("intro", "Good evening and welcome to the evening programme. Tonight the new city library opened its "
-              "doors to the public after three years of building work."),
-    ("weather", "And now the weather forecast. Tomorrow will be cloudy with heavy rain in the afternoon, and "
-                "temperatures will fall to five degrees overnight."),
+    (
+        "intro",
+        "Good evening and welcome to the evening programme. Tonight the new city library opened its "
+        "doors to the public after three years of building work.",
+    ),
+    (
+        "weather",
+        "And now the weather forecast. Tomorrow will be cloudy with heavy rain in the afternoon, and "
+        "temperatures will fall to five degrees overnight.",
+    ),
     ("sport", "In sport, the local football team won their match on Saturday with two late goals."),
     ("before", "Finally, the school band has bought a new"),
     ("keyword", "saxophone"),
@@ -42,8 +48,9 @@ def speak(text: str, words_per_minute: int = 150, voice: str = "en-us") -> np.nd
     """espeak-ng's voice for `text`, as 16 kHz mono float32, trimmed to where it is voiced."""
     if shutil.which("espeak-ng") is None:
         raise RuntimeError("espeak-ng is not installed (Debian: apt-get install espeak-ng; `make test` does it)")
-    wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(words_per_minute), "--stdout", text],
-                         check=True, capture_output=True).stdout
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "--stdout", text], check=True, capture_output=True
+    ).stdout
     return _trim(_resample(wav))
 
 
@@ -61,11 +68,12 @@ def _resample(wav: bytes) -> np.ndarray:
 
 def _trim(audio: np.ndarray, threshold: float = 0.01) -> np.ndarray:
     voiced = np.flatnonzero(np.abs(audio) > threshold)
-    return audio[voiced[0]:voiced[-1] + 1] if len(voiced) else audio[:0]
+    return audio[voiced[0] : voiced[-1] + 1] if len(voiced) else audio[:0]
 
 
-def compose(pieces: list[tuple[str, str]], lead_s: float = 1.0, tail_s: float = 1.0,
-            noise: float = 0.002) -> tuple[np.ndarray, dict[str, tuple[float, float]]]:
+def compose(
+    pieces: list[tuple[str, str]], lead_s: float = 1.0, tail_s: float = 1.0, noise: float = 0.002
+) -> tuple[np.ndarray, dict[str, tuple[float, float]]]:
     """Pieces (name, text) in order -> one track and the truth [(name, start, end)] in seconds.
 
     A piece whose name is "keyword" (and its neighbours) is joined with a word's pause, not a sentence's."""
@@ -100,7 +108,7 @@ def write_broken_audio(path: Path, seconds: int = 4) -> None:
     data = bytearray(Path(path).read_bytes())
     rng = np.random.default_rng(0)
     for offset, size in packets:
-        data[offset:offset + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+        data[offset : offset + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
     Path(path).write_bytes(bytes(data))
 
 
@@ -114,9 +122,16 @@ def make_speech_media(out_dir: Path) -> dict:
     write_video(out / "silent.mp4", [("coffee", 8)], size=small, fps=10, audio=room_tone(8))
     write_video(out / "music.mp4", [("camera", 10)], size=small, fps=10, audio=music(10))
     write_video(out / "noaudio.mp4", [("rocket", 6)], size=small, fps=10, audio=None)
-    report = {"news.mp4": {"duration": seconds, "truth": {n: [s, e] for n, s, e in truth}, "text": " ".join(t for _, t in NEWS)},
-              "silent.mp4": {"duration": 8}, "music.mp4": {"duration": 10},
-              "noaudio.mp4": {"duration": 6}}
+    report = {
+        "news.mp4": {
+            "duration": seconds,
+            "truth": {n: [s, e] for n, s, e in truth},
+            "text": " ".join(t for _, t in NEWS),
+        },
+        "silent.mp4": {"duration": 8},
+        "music.mp4": {"duration": 10},
+        "noaudio.mp4": {"duration": 6},
+    }
     (out / "truth.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 

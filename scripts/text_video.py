@@ -6,6 +6,7 @@ TrueType when DejaVu is installed, else Pillow's bundled font; or OpenCV Hershey
 alpha-blended straight into the I420 planes, so a 720p frame costs a few ms and is encoded with
 the same H.264 settings as make_sample's writer. Everything is seeded: reruns give identical bytes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,8 +20,11 @@ from make_sample import PHOTOS, _render_span, _rgb, add_video_stream
 from PIL import Image, ImageDraw, ImageFont
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
-HERSHEY = {"hershey_simplex": cv2.FONT_HERSHEY_SIMPLEX, "hershey_duplex": cv2.FONT_HERSHEY_DUPLEX,
-           "hershey_triplex": cv2.FONT_HERSHEY_TRIPLEX}
+HERSHEY = {
+    "hershey_simplex": cv2.FONT_HERSHEY_SIMPLEX,
+    "hershey_duplex": cv2.FONT_HERSHEY_DUPLEX,
+    "hershey_triplex": cv2.FONT_HERSHEY_TRIPLEX,
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class TextItem:
     subtitles), else the text gets a dark outline. drift: (dx, dy) px/s, a sign moving with the
     camera. scroll: px/s leftwards from the right edge (a ticker); x is then ignored.
     """
+
     text: str
     start: float
     end: float
@@ -77,8 +82,8 @@ def render_layer(item: TextItem) -> tuple[np.ndarray, np.ndarray]:
     h, w = mask_txt.shape[0] + (mask_txt.shape[0] & 1), mask_txt.shape[1] + (mask_txt.shape[1] & 1)
     a_txt = np.zeros((h, w), np.float32)
     a_out = np.zeros((h, w), np.float32)
-    a_txt[:mask_txt.shape[0], :mask_txt.shape[1]] = mask_txt / 255.0
-    a_out[:mask_out.shape[0], :mask_out.shape[1]] = mask_out / 255.0
+    a_txt[: mask_txt.shape[0], : mask_txt.shape[1]] = mask_txt / 255.0
+    a_out[: mask_out.shape[0], : mask_out.shape[1]] = mask_out / 255.0
     back = np.array(item.plate or (10, 10, 10), np.float32)
     rgb = back + a_txt[..., None] * (np.array(item.color, np.float32) - back)
     alpha = np.full((h, w), 0.85, np.float32) if item.plate else np.maximum(a_out, a_txt)
@@ -101,8 +106,8 @@ def _blend(plane: np.ndarray, src: np.ndarray, alpha: np.ndarray, x: int, y: int
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + src.shape[1], W), min(y + src.shape[0], H)
     if x0 >= x1 or y0 >= y1:
         return
-    s = src[y0 - y:y1 - y, x0 - x:x1 - x].astype(np.float32)
-    a = alpha[y0 - y:y1 - y, x0 - x:x1 - x]
+    s = src[y0 - y : y1 - y, x0 - x : x1 - x].astype(np.float32)
+    a = alpha[y0 - y : y1 - y, x0 - x : x1 - x]
     dst = plane[y0:y1, x0:x1]
     dst[:] = np.clip(dst + a * (s - dst), 0, 255).astype(np.uint8)
 
@@ -113,8 +118,11 @@ def _layer_planes(item: TextItem):
     h, w = alpha.shape
     yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).ravel()  # same conversion as make_sample's _i420
     n = h * w
-    planes = (yuv[:n].reshape(h, w), yuv[n:n + n // 4].reshape(h // 2, w // 2),
-              yuv[n + n // 4:].reshape(h // 2, w // 2))
+    planes = (
+        yuv[:n].reshape(h, w),
+        yuv[n : n + n // 4].reshape(h // 2, w // 2),
+        yuv[n + n // 4 :].reshape(h // 2, w // 2),
+    )
     return planes, (alpha, cv2.resize(alpha, (w // 2, h // 2), interpolation=cv2.INTER_AREA))
 
 
@@ -149,16 +157,23 @@ def write_text_video(path, scenes, items, size=(1280, 720), fps: int = 10, seed:
         x, y = position(item, item.start, size)
         h, w = render_layer(item)[1].shape
         start, end = np.ceil(item.start * fps) / fps, np.ceil(item.end * fps) / fps
-        truth.append({"text": item.text, "start": float(start), "end": float(end),
-                      "box": [max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)]})
+        truth.append(
+            {
+                "text": item.text,
+                "start": float(start),
+                "end": float(end),
+                "box": [max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)],
+            }
+        )
     with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
         vs = add_video_stream(out, "h264", fps, W, H)
         i = 0
         for photo, seconds in scenes:
             for planes in _render_span(_rgb(PHOTOS[photo]()), round(seconds * fps), size, rng):
                 overlay(planes, items, i / fps, size)
-                frame = av.VideoFrame.from_ndarray(np.concatenate([p.ravel() for p in planes]).reshape(-1, W),
-                                                   format="yuv420p")
+                frame = av.VideoFrame.from_ndarray(
+                    np.concatenate([p.ravel() for p in planes]).reshape(-1, W), format="yuv420p"
+                )
                 frame.pts = i
                 out.mux(vs.encode(frame))
                 i += 1
@@ -167,14 +182,30 @@ def write_text_video(path, scenes, items, size=(1280, 720), fps: int = 10, seed:
 
 
 SUBTITLES = [
-    "Welcome back to the show", "Today we look at the harbour", "The boats leave at dawn",
-    "Prices went up again this week", "Nobody expected the storm", "Let us meet the crew",
-    "This engine is forty years old", "The coffee here is famous", "Turn left at the bridge",
-    "Tickets are sold at the gate", "We will be right back", "Thank you for watching",
-    "The museum opens at nine", "Rain is expected tonight", "Keep your camera ready",
-    "Our guest today is a pilot", "The final score was three to one", "Please mind the gap",
-    "Lunch is served at noon", "The road was closed for hours", "Look at those colours",
-    "Every stone has a story", "Stay safe out there", "See you next time",
+    "Welcome back to the show",
+    "Today we look at the harbour",
+    "The boats leave at dawn",
+    "Prices went up again this week",
+    "Nobody expected the storm",
+    "Let us meet the crew",
+    "This engine is forty years old",
+    "The coffee here is famous",
+    "Turn left at the bridge",
+    "Tickets are sold at the gate",
+    "We will be right back",
+    "Thank you for watching",
+    "The museum opens at nine",
+    "Rain is expected tonight",
+    "Keep your camera ready",
+    "Our guest today is a pilot",
+    "The final score was three to one",
+    "Please mind the gap",
+    "Lunch is served at noon",
+    "The road was closed for hours",
+    "Look at those colours",
+    "Every stone has a story",
+    "Stay safe out there",
+    "See you next time",
 ]
 
 
@@ -187,16 +218,47 @@ def typical_items(duration: float = 60.0, size=(1280, 720), seed: int = 1) -> li
     t, n = 0.5, 0
     while t < duration - 1.5:
         length = float(rng.choice([2.0, 2.5, 3.0]))
-        items.append(TextItem(SUBTITLES[n % len(SUBTITLES)], t, min(t + length, duration), int(W * 0.25),
-                              -int(40 * k), int(34 * k), "DejaVuSans", plate=(16, 16, 16)))
+        items.append(
+            TextItem(
+                SUBTITLES[n % len(SUBTITLES)],
+                t,
+                min(t + length, duration),
+                int(W * 0.25),
+                -int(40 * k),
+                int(34 * k),
+                "DejaVuSans",
+                plate=(16, 16, 16),
+            )
+        )
         t += length + float(rng.choice([0.0, 0.0, 1.0]))  # back to back, or a one-second pause
         n += 1
     for start in (5.0, 35.0):
-        items.append(TextItem("BREAKING NEWS", start, start + 8, int(40 * k), -int(130 * k), int(40 * k),
-                              "DejaVuSans-Bold", plate=(180, 20, 20)))
+        items.append(
+            TextItem(
+                "BREAKING NEWS",
+                start,
+                start + 8,
+                int(40 * k),
+                -int(130 * k),
+                int(40 * k),
+                "DejaVuSans-Bold",
+                plate=(180, 20, 20),
+            )
+        )
     for start, text in ((14.0, "SALE 50% OFF"), (44.0, "OPEN 24 HOURS")):
-        items.append(TextItem(text, start, start + 7, int(W * 0.45), int(160 * k), int(56 * k), "DejaVuSerif-Bold",
-                              color=(250, 230, 40), drift=(-3.0 * k, 1.0 * k)))
+        items.append(
+            TextItem(
+                text,
+                start,
+                start + 7,
+                int(W * 0.45),
+                int(160 * k),
+                int(56 * k),
+                "DejaVuSerif-Bold",
+                color=(250, 230, 40),
+                drift=(-3.0 * k, 1.0 * k),
+            )
+        )
     return [TextItem(**{**i.__dict__, "end": min(i.end, duration)}) for i in items if i.start < duration - 1]
 
 

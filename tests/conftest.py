@@ -55,8 +55,14 @@ def edge_home(tmp_path, monkeypatch, shared_cache) -> Path:
 
 def run_edge(*args: str, env: dict | None = None, stdin: str | None = None) -> tuple[int, dict | None, str]:
     """Run the real CLI in a subprocess; returns (exit code, parsed stdout JSON or None, stderr)."""
-    proc = subprocess.run([sys.executable, "-m", "edge", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, input=stdin, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        input=stdin,
+        timeout=900,
+    )
     try:
         payload = json.loads(proc.stdout) if proc.stdout.strip() else None
     except json.JSONDecodeError:
@@ -94,8 +100,12 @@ def serving(env: dict, log: Path, *args: str):
     """A real `edge serve` on a free loopback port; yields (process, base URL) once /health answers."""
     port = free_port()
     with log.open("a") as out:  # a file, not a pipe: nobody drains a pipe while a test waits, and a full one blocks
-        proc = subprocess.Popen([sys.executable, "-m", "edge", "serve", "--port", str(port), *args],
-                                env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edge", "serve", "--port", str(port), *args],
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: health(base) is not None, 120, proc, log)
@@ -120,20 +130,32 @@ def index_with_sources(folder: Path, home: Path, sources: tuple[str, ...]) -> di
     store = Store(home / "edge.sqlite")
     report = edge.indexer(store=store, sources=sources).index([folder])
     assert not report.failed, report.failed
-    return {"store": store, "edge": edge, "text": edge.text, "settings": edge.settings, "folder": folder,
-            "ids": {e["path"].rsplit("/", 1)[1]: e["video_id"] for e in report.indexed},
-            "env": {"EDGE_HOME": str(home), "EDGE_SOURCES": ",".join(sources)}}  # for the CLI on the same store
+    return {
+        "store": store,
+        "edge": edge,
+        "text": edge.text,
+        "settings": edge.settings,
+        "folder": folder,
+        "ids": {e["path"].rsplit("/", 1)[1]: e["video_id"] for e in report.indexed},
+        "env": {"EDGE_HOME": str(home), "EDGE_SOURCES": ",".join(sources)},
+    }  # for the CLI on the same store
 
 
-def classify_indexed(indexed: dict, videos: list[str], source: str, classes: list[dict], option: str = "semantic",
-                     **threshold) -> dict:
+def classify_indexed(
+    indexed: dict, videos: list[str], source: str, classes: list[dict], option: str = "semantic", **threshold
+) -> dict:
     """A classify response (with clips; low class thresholds, so clips are what the tests judge)."""
     from edge.classify import Classifier
     from edge.contract import parse_request
 
-    body = {"video_ids": [indexed["ids"][v] for v in videos], "options": [source], "conversation_option": option,
-            "classes": classes, "include_clips": True,
-            "threshold": {"min_video_score": 1, "min_duration_ratio": 0.01, **threshold}}
+    body = {
+        "video_ids": [indexed["ids"][v] for v in videos],
+        "options": [source],
+        "conversation_option": option,
+        "classes": classes,
+        "include_clips": True,
+        "threshold": {"min_video_score": 1, "min_duration_ratio": 0.01, **threshold},
+    }
     edge = indexed["edge"]
     classifier = Classifier(indexed["store"], edge.bundle, text=edge.text)
     return classifier.classify(parse_request(body))
@@ -148,10 +170,19 @@ def sample_server(models_dir, sample_dir, shared_cache, tmp_path_factory):
     the whole session: the HTTP and OpenAPI tests share it. Yields base URL, index id and {filename: video id}."""
     from edge.types import SOURCES
 
-    env = {"EDGE_HOME": str(tmp_path_factory.mktemp("serve-home")), "EDGE_CACHE_DIR": str(shared_cache),
-           "EDGE_API_KEYS": "", "EDGE_SOURCES": ",".join(SOURCES), "EDGE_RATE_LIMIT": ""}
+    env = {
+        "EDGE_HOME": str(tmp_path_factory.mktemp("serve-home")),
+        "EDGE_CACHE_DIR": str(shared_cache),
+        "EDGE_API_KEYS": "",
+        "EDGE_SOURCES": ",".join(SOURCES),
+        "EDGE_RATE_LIMIT": "",
+    }
     code, report, err = run_edge("index", str(sample_dir), "--name", "demo", env=env)
     assert code == 0, err
     with serving(env, tmp_path_factory.mktemp("serve-log") / "server.log", "--api-key", SAMPLE_KEY) as (_, base):
-        yield {"base": base, "index_id": report["indexes"][0]["index_id"], "key": SAMPLE_KEY,
-               "videos": {r["path"].rsplit("/", 1)[-1]: r["video_id"] for r in report["indexed"]}}
+        yield {
+            "base": base,
+            "index_id": report["indexes"][0]["index_id"],
+            "key": SAMPLE_KEY,
+            "videos": {r["path"].rsplit("/", 1)[-1]: r["video_id"] for r in report["indexed"]},
+        }

@@ -29,16 +29,21 @@ class _Evaluates:
         return (eval, ("1 + 1",))
 
 
-@pytest.mark.parametrize("payload", [_RunsCode(), _Evaluates(), os.getcwd, np.load, {"params": np.save}],
-                         ids=["os.system", "builtins.eval", "a function", "numpy.load", "nested numpy.save"])
+@pytest.mark.parametrize(
+    "payload",
+    [_RunsCode(), _Evaluates(), os.getcwd, np.load, {"params": np.save}],
+    ids=["os.system", "builtins.eval", "a function", "numpy.load", "nested numpy.save"],
+)
 def test_unpickler_refuses_anything_but_numpy_arrays(payload):
     with pytest.raises(pickle.UnpicklingError, match="only numpy arrays are allowed"):
         load_checkpoint(pickle.dumps(payload))
 
 
 def test_unpickler_reads_a_tree_of_numpy_arrays():
-    tree = {"params": {"Conv": {"kernel": np.arange(6, dtype=np.float32).reshape(2, 3)}},
-            "batch_stats": {"BatchNorm": {"mean": np.zeros((1, 4), np.float32)}}}
+    tree = {
+        "params": {"Conv": {"kernel": np.arange(6, dtype=np.float32).reshape(2, 3)}},
+        "batch_stats": {"BatchNorm": {"mean": np.zeros((1, 4), np.float32)}},
+    }
     loaded = load_checkpoint(pickle.dumps(tree, protocol=4))
     np.testing.assert_array_equal(loaded["params"]["Conv"]["kernel"], tree["params"]["Conv"]["kernel"])
     assert loaded["batch_stats"]["BatchNorm"]["mean"].dtype == np.float32
@@ -60,8 +65,12 @@ def test_labels_are_read_from_the_list_literal_without_running_the_file(tmp_path
 
 @pytest.fixture(scope="module")
 def action_model(models_dir) -> ActionModel:
-    return ActionModel(model_path(models_dir, ACTION_MODEL, "model.onnx"),
-                       model_path(models_dir, ACTION_MODEL, "labels.txt"), model_key(ACTION_MODEL), threads=1)
+    return ActionModel(
+        model_path(models_dir, ACTION_MODEL, "model.onnx"),
+        model_path(models_dir, ACTION_MODEL, "labels.txt"),
+        model_key(ACTION_MODEL),
+        threads=1,
+    )
 
 
 def test_graph_takes_rgb_clips_and_gives_logits_and_features(models_dir, action_model):
@@ -70,8 +79,10 @@ def test_graph_takes_rgb_clips_and_gives_logits_and_features(models_dir, action_
     model = onnx.load(str(model_path(models_dir, ACTION_MODEL, "model.onnx")))
     dims = lambda value: [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]  # noqa: E731
     assert [(i.name, dims(i)) for i in model.graph.input] == [("video", ["batch", "time", 224, 224, 3])]
-    assert [(o.name, dims(o)) for o in model.graph.output] == [("logits", ["batch", 400]),
-                                                              ("features", ["batch", 1024])]
+    assert [(o.name, dims(o)) for o in model.graph.output] == [
+        ("logits", ["batch", 400]),
+        ("features", ["batch", 1024]),
+    ]
     assert model.opset_import[0].version >= 17
     ops = {n.op_type for n in model.graph.node}
     assert "BatchNormalization" not in ops and "Conv" in ops  # folded into the convolutions
@@ -137,11 +148,13 @@ def test_actions_setting_turns_them_off_and_changes_the_index_key(monkeypatch, e
 
 
 def test_indexing_with_actions_imports_no_install_time_code(tmp_path, sample_dir):
-    code = ("import sys\n"
-            "from edge.appliance import Edge\n"
-            f"Edge().indexer().index([__import__('pathlib').Path({str(sample_dir / 'rocket.mp4')!r})])\n"
-            "print(','.join(sorted(m for m in sys.modules\n"
-            "                      if m.startswith('edge.install') or m.split('.')[0] == 'onnx')))\n")
+    code = (
+        "import sys\n"
+        "from edge.appliance import Edge\n"
+        f"Edge().indexer().index([__import__('pathlib').Path({str(sample_dir / 'rocket.mp4')!r})])\n"
+        "print(','.join(sorted(m for m in sys.modules\n"
+        "                      if m.startswith('edge.install') or m.split('.')[0] == 'onnx')))\n"
+    )
     env = {**os.environ, "EDGE_HOME": str(tmp_path), "EDGE_SOURCES": "visual", "EDGE_ACTION_EVERY": "2"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]

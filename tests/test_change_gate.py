@@ -9,6 +9,7 @@ from edge.indexer import ChangeGate, VisualSampler, scan_samples
 
 class CountingEncoder:
     """A stand-in image encoder that records how many frames it was given (the gate is under test here)."""
+
     dim = 4
     key = "counting"
 

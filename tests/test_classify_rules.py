@@ -18,8 +18,9 @@ def _video(store, video_id, hours):
 
 
 def _classify(store, **body):
-    request = parse_request({"options": ["visual"], "classes": [{"name": "c", "prompts": ["p"]}], **body},
-                            bulk="index_id" in body)
+    request = parse_request(
+        {"options": ["visual"], "classes": [{"name": "c", "prompts": ["p"]}], **body}, bulk="index_id" in body
+    )
     with pytest.raises(ApiError) as info:
         Classifier(store, bundle=None).classify(request)  # fails before any model is needed
     return info.value
@@ -43,8 +44,16 @@ def test_unknown_video_and_index_are_resource_not_exist(tmp_path):
 def test_options_not_installed_are_refused_per_class(tmp_path):
     store = Store(tmp_path / "s.sqlite")
     _video(store, "a" * 24, 1)
-    request = parse_request({"video_ids": ["a" * 24], "options": ["visual"], "classes": [
-        {"name": "ok", "prompts": ["p"]}, {"name": "talk", "prompts": ["q"], "options": ["text_in_video"]}]})
+    request = parse_request(
+        {
+            "video_ids": ["a" * 24],
+            "options": ["visual"],
+            "classes": [
+                {"name": "ok", "prompts": ["p"]},
+                {"name": "talk", "prompts": ["q"], "options": ["text_in_video"]},
+            ],
+        }
+    )
     with pytest.raises(ApiError, match="'text_in_video' \\(class 'talk'\\) is not available"):
         Classifier(store, bundle=None).classify(request)
 
@@ -61,7 +70,11 @@ def test_pages_link_both_ways_and_tokens_are_safe_cli_arguments(tmp_path):
     assert all(p["page_info"]["total_results"] == 7 and p["page_info"]["limit_per_page"] == 3 for p in pages)
     assert first["page_info"]["prev_page_token"] == "" and pages[-1]["page_info"]["next_page_token"] == ""
     assert classifier.page(pages[2]["page_info"]["prev_page_token"]) == pages[1]
-    tokens = [p["page_info"]["next_page_token"] for p in pages[:-1]] + [p["page_info"]["prev_page_token"] for p in pages[1:]]
+    tokens = [p["page_info"]["next_page_token"] for p in pages[:-1]] + [
+        p["page_info"]["prev_page_token"] for p in pages[1:]
+    ]
     assert all(re.fullmatch(r"[0-9a-f]{32}", t) for t in tokens)  # never starts with "-" like an option
     empty = classifier.store_pages([], limit=3)
-    assert empty["data"] == [] and empty["page_info"]["total_results"] == 0 and empty["page_info"]["next_page_token"] == ""
+    assert (
+        empty["data"] == [] and empty["page_info"]["total_results"] == 0 and empty["page_info"]["next_page_token"] == ""
+    )

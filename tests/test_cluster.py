@@ -48,8 +48,11 @@ def local(models_dir, sample_dir, tmp_path_factory, shared_cache):
     store = Store(tmp_path_factory.mktemp("local") / "edge.sqlite")
     report = edge.indexer(store=store).index([sample_dir])
     assert not report.failed
-    return {"store": store, "bundle": edge.bundle, "ids": {e["path"].rsplit("/", 1)[1]: e["video_id"]
-                                                           for e in report.indexed}}
+    return {
+        "store": store,
+        "bundle": edge.bundle,
+        "ids": {e["path"].rsplit("/", 1)[1]: e["video_id"] for e in report.indexed},
+    }
 
 
 def _settings():
@@ -79,9 +82,14 @@ def test_the_cluster_stores_what_local_indexing_stores(cluster, local, sample_di
     for video_id in local["ids"].values():
         _same_segments(store, local["store"], video_id, key)  # bit for bit
     assert [(v.video_id, v.path, v.info, v.size) for v in store.videos()] == [
-        (v.video_id, v.path, v.info, v.size) for v in local["store"].videos()]
-    body = {"video_ids": sorted(local["ids"].values()), "options": [VISUAL], "include_clips": True,
-            "classes": [{"name": "cat", "prompts": ["a cat"]}, {"name": "rocket", "prompts": ["a rocket"]}]}
+        (v.video_id, v.path, v.info, v.size) for v in local["store"].videos()
+    ]
+    body = {
+        "video_ids": sorted(local["ids"].values()),
+        "options": [VISUAL],
+        "include_clips": True,
+        "classes": [{"name": "cat", "prompts": ["a cat"]}, {"name": "rocket", "prompts": ["a rocket"]}],
+    }
     answers = [Classifier(s, local["bundle"]).classify(parse_request(body))["data"] for s in (store, local["store"])]
     assert answers[0] == answers[1] and answers[0]
 
@@ -89,12 +97,14 @@ def test_the_cluster_stores_what_local_indexing_stores(cluster, local, sample_di
 def _killer(events: list[str], kill_when) -> callable:
     """A progress callback that records events and SIGKILLs the worker a dispatch names, 1 s into the file
     (the worker is then decoding or encoding: it needs several seconds for a sample video)."""
+
     def progress(message: str) -> None:
         events.append(message)
         fields = dict(part.split("=", 1) for part in message.split() if "=" in part)
         if fields.get("event") == "dispatched" and kill_when(fields):
             pid = int(fields["worker"].rsplit(":", 1)[1])
             threading.Timer(1.0, os.kill, (pid, signal.SIGKILL)).start()
+
     return progress
 
 
@@ -112,8 +122,10 @@ def test_a_worker_killed_mid_file_loses_nothing(cluster, local, sample_dir, stor
     write_zero_byte(folder / "empty.mp4")  # a broken file fails on the worker as it does locally
     events: list[str] = []
     # cat_coffee's worker is killed on the first try only; rocket's on every try
-    kill = _killer(events, lambda f: f["path"].endswith("rocket.mp4")
-                   or (f["path"].endswith("cat_coffee.mp4") and f["attempt"] == "1"))
+    kill = _killer(
+        events,
+        lambda f: f["path"].endswith("rocket.mp4") or (f["path"].endswith("cat_coffee.mp4") and f["attempt"] == "1"),
+    )
     with ClusterIndexer(store, _settings(), workers=2, attempts=2, progress=kill) as indexer:
         report = indexer.index([folder])
     assert [e["path"].rsplit("/", 1)[1] for e in report.indexed] == ["cat_coffee.mp4"]
@@ -219,8 +231,14 @@ def test_local_indexing_never_imports_ray(models_dir, sample_dir, edge_home):
         f"try: main(['index', {str(sample_dir / 'rocket.mp4')!r}])\n"
         "except SystemExit as exit: assert exit.code in (0, None), exit.code\n"
         "assert 'ray' not in sys.modules, 'local indexing imported ray'\n"
-        "print('ok')\n")
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
-                          cwd=os.path.dirname(os.path.dirname(edge.__file__)))
+        "print('ok')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=os.path.dirname(os.path.dirname(edge.__file__)),
+    )
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr
     assert "event=indexed" in proc.stderr

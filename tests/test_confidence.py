@@ -68,5 +68,6 @@ def test_composed_calibration_equals_sample_score_then_clip_probability():
 
     calibration, model = Calibration(a=1.5, b=1.9), SourceModel(clip_a=0.7, clip_b=-1.2)
     x = np.linspace(-3, 6, 50).astype(np.float32)
-    np.testing.assert_allclose(model.compose(calibration).to_score(x), model.clip_scores(calibration.to_score(x)),
-                               rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(
+        model.compose(calibration).to_score(x), model.clip_scores(calibration.to_score(x)), rtol=1e-4, atol=1e-3
+    )

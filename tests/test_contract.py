@@ -6,8 +6,12 @@ from edge.contract import ApiError, parse_request
 
 
 def body(**overrides):
-    base = {"video_ids": ["a" * 24], "options": ["visual"], "conversation_option": "semantic",
-            "classes": [{"name": "cat", "prompts": ["a cat"]}]}
+    base = {
+        "video_ids": ["a" * 24],
+        "options": ["visual"],
+        "conversation_option": "semantic",
+        "classes": [{"name": "cat", "prompts": ["a cat"]}],
+    }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not ...}
 
@@ -51,26 +55,37 @@ def test_unknown_field_is_named():
     assert e.code == "parameter_unknown" and "min_score" in e.message
 
 
-@pytest.mark.parametrize("overrides, field", [
-    ({"video_ids": []}, "video_ids"), ({"video_ids": "abc"}, "video_ids"), ({"video_ids": [3]}, "video_ids"),
-    ({"options": []}, "options"), ({"options": ["smell"]}, "options"),
-    ({"conversation_option": "fuzzy"}, "conversation_option"),
-    ({"classes": []}, "classes"), ({"classes": ["cat"]}, "classes[0]"),
-    ({"classes": [{"name": "", "prompts": ["x"]}]}, "classes[0].name"),
-    ({"classes": [{"name": "c", "prompts": []}]}, "classes[0].prompts"),
-    ({"classes": [{"name": "c", "prompts": ["x"], "options": ["taste"]}]}, "classes[0].options"),
-    ({"classes": [{"name": "c", "prompts": ["x"], "conversation_option": "x"}]}, "classes[0].conversation_option"),
-    ({"classes": [{"name": "c", "prompts": ["x"]}, {"name": "c", "prompts": ["y"]}]}, "classes"),
-    ({"page_limit": 0}, "page_limit"), ({"page_limit": 51}, "page_limit"), ({"page_limit": 2.5}, "page_limit"),
-    ({"page_limit": True}, "page_limit"),
-    ({"include_clips": "yes"}, "include_clips"), ({"show_detailed_score": 1}, "show_detailed_score"),
-    ({"threshold": {"min_video_score": 0}}, "threshold.min_video_score"),
-    ({"threshold": {"min_video_score": 101}}, "threshold.min_video_score"),
-    ({"threshold": {"min_clip_score": "high"}}, "threshold.min_clip_score"),
-    ({"threshold": {"min_duration_ratio": 0.001}}, "threshold.min_duration_ratio"),
-    ({"threshold": {"min_duration_ratio": 1.5}}, "threshold.min_duration_ratio"),
-    ({"threshold": 80}, "threshold"), ({"threshold": "extreme"}, "threshold"),
-])
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"video_ids": []}, "video_ids"),
+        ({"video_ids": "abc"}, "video_ids"),
+        ({"video_ids": [3]}, "video_ids"),
+        ({"options": []}, "options"),
+        ({"options": ["smell"]}, "options"),
+        ({"conversation_option": "fuzzy"}, "conversation_option"),
+        ({"classes": []}, "classes"),
+        ({"classes": ["cat"]}, "classes[0]"),
+        ({"classes": [{"name": "", "prompts": ["x"]}]}, "classes[0].name"),
+        ({"classes": [{"name": "c", "prompts": []}]}, "classes[0].prompts"),
+        ({"classes": [{"name": "c", "prompts": ["x"], "options": ["taste"]}]}, "classes[0].options"),
+        ({"classes": [{"name": "c", "prompts": ["x"], "conversation_option": "x"}]}, "classes[0].conversation_option"),
+        ({"classes": [{"name": "c", "prompts": ["x"]}, {"name": "c", "prompts": ["y"]}]}, "classes"),
+        ({"page_limit": 0}, "page_limit"),
+        ({"page_limit": 51}, "page_limit"),
+        ({"page_limit": 2.5}, "page_limit"),
+        ({"page_limit": True}, "page_limit"),
+        ({"include_clips": "yes"}, "include_clips"),
+        ({"show_detailed_score": 1}, "show_detailed_score"),
+        ({"threshold": {"min_video_score": 0}}, "threshold.min_video_score"),
+        ({"threshold": {"min_video_score": 101}}, "threshold.min_video_score"),
+        ({"threshold": {"min_clip_score": "high"}}, "threshold.min_clip_score"),
+        ({"threshold": {"min_duration_ratio": 0.001}}, "threshold.min_duration_ratio"),
+        ({"threshold": {"min_duration_ratio": 1.5}}, "threshold.min_duration_ratio"),
+        ({"threshold": 80}, "threshold"),
+        ({"threshold": "extreme"}, "threshold"),
+    ],
+)
 def test_invalid_values_are_named(overrides, field):
     e = error(body(**overrides))
     assert (e.code, e.status) == ("parameter_invalid", 400)
@@ -86,9 +101,15 @@ def test_prompt_limit_counts_all_classes_together():
 
 
 def test_per_class_overrides():
-    r = parse_request(body(options=["visual", "conversation"], classes=[
-        {"name": "a", "prompts": ["x"]},
-        {"name": "b", "prompts": ["y"], "options": ["text_in_video"], "conversation_option": "exact_match"}]))
+    r = parse_request(
+        body(
+            options=["visual", "conversation"],
+            classes=[
+                {"name": "a", "prompts": ["x"]},
+                {"name": "b", "prompts": ["y"], "options": ["text_in_video"], "conversation_option": "exact_match"},
+            ],
+        )
+    )
     assert r.classes[0].options == ("visual", "conversation") and r.classes[0].conversation_option == "semantic"
     assert r.classes[1].options == ("text_in_video",) and r.classes[1].conversation_option == "exact_match"
 
@@ -103,8 +124,14 @@ def test_bulk_takes_index_id_and_bare_integer_threshold():
 
 
 def test_v11_form_is_accepted():
-    r = parse_request({"video_id": "v1", "options": ["visual"], "labels": [{"name": "cat", "prompts": ["a cat"]}],
-                       "threshold": "high"})
+    r = parse_request(
+        {
+            "video_id": "v1",
+            "options": ["visual"],
+            "labels": [{"name": "cat", "prompts": ["a cat"]}],
+            "threshold": "high",
+        }
+    )
     assert r.video_ids == ("v1",) and r.classes[0].name == "cat" and r.thresholds.min_video_score == 85
 
 

@@ -31,7 +31,7 @@ def _encode(path, seconds=6, fps=25, gop=None, bframes=None, size=(320, 240), pa
             options["x264-params"] = params
         stream.options = options
         for i in range(seconds * fps):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[i % size[1]:][:size[1], i:][:, :size[0]]))
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[i % size[1] :][: size[1], i:][:, : size[0]]))
             frame.pts = i
             for packet in stream.encode(frame):
                 out.mux(packet)
@@ -47,20 +47,30 @@ def streams(tmp_path_factory):
         "x264 defaults (long GOP, B-frames)": _encode(d / "long.mp4"),
         "camera (1 s GOP, no B-frames)": _encode(d / "camera.mp4", gop=25, bframes=0),
         "0.4 s GOP with B-frames": _encode(d / "short.mp4", gop=10, bframes=3),
-        "open GOPs (0.4 s, B-frames before each keyframe)": _encode(d / "open.mp4", gop=10, bframes=3,
-                                                                   params="open-gop=1"),
+        "open GOPs (0.4 s, B-frames before each keyframe)": _encode(
+            d / "open.mp4", gop=10, bframes=3, params="open-gop=1"
+        ),
         "sample (2 s GOP, scene cuts)": write_video(d / "cuts.mp4", [("cat", 2), ("coffee", 2.5)], size=(320, 240))
         and d / "cuts.mp4",
-        "MPEG-4 part 2 fixed camera": (write_static(d / "static.mp4", seconds=5, size=(320, 240), fps=25),
-                                       d / "static.mp4")[1],
+        "MPEG-4 part 2 fixed camera": (
+            write_static(d / "static.mp4", seconds=5, size=(320, 240), fps=25),
+            d / "static.mp4",
+        )[1],
     }
 
 
 @pytest.mark.parametrize("fps", [1.0, 0.5, 3.0, 7.0])
-@pytest.mark.parametrize("name", ["x264 defaults (long GOP, B-frames)", "camera (1 s GOP, no B-frames)",
-                                  "0.4 s GOP with B-frames", "open GOPs (0.4 s, B-frames before each keyframe)",
-                                  "sample (2 s GOP, scene cuts)",
-                                  "MPEG-4 part 2 fixed camera"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "x264 defaults (long GOP, B-frames)",
+        "camera (1 s GOP, no B-frames)",
+        "0.4 s GOP with B-frames",
+        "open GOPs (0.4 s, B-frames before each keyframe)",
+        "sample (2 s GOP, scene cuts)",
+        "MPEG-4 part 2 fixed camera",
+    ],
+)
 def test_planned_decoding_gives_the_frames_of_a_full_decode(streams, name, fps):
     full = list(CpuDecoder(skip=False).samples(streams[name], fps))
     planned = list(CpuDecoder(skip=True).samples(streams[name], fps))
@@ -86,13 +96,19 @@ def test_nvdec_plans_the_samples_the_cpu_decoder_takes(streams):
 def test_rotation_metadata_is_applied(tmp_path):
     path = tmp_path / "portrait.mp4"
     write_rotated(path, seconds=1.0, rotate=90)
-    (_, frame), = list(CpuDecoder().samples(path, 1.0))[:1]
+    ((_, frame),) = list(CpuDecoder().samples(path, 1.0))[:1]
     assert frame.shape == (1280, 720, 3)
     assert _sample_plan(path, 1.0)[2] == 3  # quarter turns for torch.rot90 on the GPU path: the same upright frame
 
 
-@pytest.mark.parametrize("name", ["x264 defaults (long GOP, B-frames)", "camera (1 s GOP, no B-frames)",
-                                  "open GOPs (0.4 s, B-frames before each keyframe)"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "x264 defaults (long GOP, B-frames)",
+        "camera (1 s GOP, no B-frames)",
+        "open GOPs (0.4 s, B-frames before each keyframe)",
+    ],
+)
 def test_bursts_of_dense_frames_come_with_the_samples_exactly(streams, name):
     """The action windows' frames (16 at 8/s every 2 s) planned like the samples: the frames of a full decode."""
     bursts = (2.0, 16, 8.0)
@@ -111,6 +127,7 @@ def test_fan_out_hands_every_sample_to_every_consumer_in_order():
         def consume(t, frame):
             threads.add(threading.current_thread().name)
             seen[name].append((t, int(frame[0, 0])))
+
         return consume
 
     samples = ((float(i), np.full((2, 2), i, np.uint8)) for i in range(50))

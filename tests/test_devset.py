@@ -14,8 +14,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-pytestmark = pytest.mark.skipif(shutil.which("apt-get") is None or shutil.which("espeak-ng") is None,
-                                reason="needs Debian's apt-get (package media) and espeak-ng")
+pytestmark = pytest.mark.skipif(
+    shutil.which("apt-get") is None or shutil.which("espeak-ng") is None,
+    reason="needs Debian's apt-get (package media) and espeak-ng",
+)
 
 CACHE = ROOT / "build" / "devset" / "cache"
 
@@ -34,6 +36,7 @@ def test_parts_share_no_picture_sentence_name_or_sign(media):
 
     def pictures(pools):
         return {p if isinstance(p, str) else p["art"] for pics in pools.visual.values() for p in pics}
+
     assert pictures(fit) and not pictures(fit) & pictures(report)
     assert not set(fit.negative_stamps) & set(report.negative_stamps)
     assert not set(fit.abstract) & set(report.abstract)
@@ -56,6 +59,7 @@ def test_builder_is_deterministic_on_a_tiny_subset(tmp_path, media):
 
     def digest(path):
         return hashlib.sha256(path.read_bytes()).hexdigest()
+
     assert digest(tmp_path / "a" / video["file"]) == digest(tmp_path / "b" / video["file"])
     # a second build over the same folder renders nothing again
     mtime = (tmp_path / "a" / video["file"]).stat().st_mtime_ns

@@ -77,8 +77,10 @@ def test_outputs_are_float32_unit_rows(bundle):
 
 def test_batches_equal_one_by_one(bundle):
     rng = np.random.default_rng(3)
-    frames = [rng.integers(0, 256, size=(int(rng.integers(20, 120)), int(rng.integers(20, 120)), 3), dtype=np.uint8)
-              for _ in range(IMAGE_BATCH + 9)]
+    frames = [
+        rng.integers(0, 256, size=(int(rng.integers(20, 120)), int(rng.integers(20, 120)), 3), dtype=np.uint8)
+        for _ in range(IMAGE_BATCH + 9)
+    ]
     together = bundle.image_encoder.encode(frames)
     single = np.concatenate([bundle.image_encoder.encode([f]) for f in frames])
     np.testing.assert_allclose(together, single, atol=1e-6)
@@ -94,8 +96,8 @@ def test_tokenize_truncates_keeping_eos_and_pads_to_context(bundle):
     feeds = bundle.text_encoder.tokenize(["RED " * 40, "blue"])
     ids, mask = feeds["input_ids"], feeds["attention_mask"]
     assert ids.shape == mask.shape == (2, CONTEXT_LENGTH)
-    assert ids[0, 0] == 1 and ids[0, -1] == 2 and mask[0].all()       # <bos> red ... red <eos>
-    assert list(ids[1, :3]) == [1, 6, 2] and not ids[1, 3:].any()     # <bos> blue <eos> <pad>...
+    assert ids[0, 0] == 1 and ids[0, -1] == 2 and mask[0].all()  # <bos> red ... red <eos>
+    assert list(ids[1, :3]) == [1, 6, 2] and not ids[1, 3:].any()  # <bos> blue <eos> <pad>...
     assert list(mask[1]) == [1, 1, 1] + [0] * (CONTEXT_LENGTH - 3)
 
 
@@ -125,22 +127,25 @@ def test_missing_file_is_refused_naming_it(bundle_dir, tmp_path):
         load_dual_bundle(copy)
 
 
-@pytest.mark.parametrize("mutate,field", [
-    (lambda m: m.update(kind="classifier"), "'kind'"),
-    (lambda m: m.update(format=2), "'format'"),
-    (lambda m: m["image"].update(mean=[0.5, 0.5]), "'image.mean'"),
-    (lambda m: m["image"].update(std=[0.5, 0.0, 0.5]), "'image.std'"),
-    (lambda m: m["image"].update(resize="stretch"), "'image.resize'"),
-    (lambda m: m["image"].pop("size"), "'image.size'"),
-    (lambda m: m["image"].update(input="pixels"), "'image.input'"),
-    (lambda m: m["text"].update(context_length="77"), "'text.context_length'"),
-    (lambda m: m["text"].update(inputs=["input_ids"]), "'text.inputs'"),      # the model needs the mask too
-    (lambda m: m["text"].update(output="pooled"), "'text.output'"),
-    (lambda m: m["text"].update(pad_id=10_000), "'text.pad_id'"),
-    (lambda m: m["files"].pop("text.onnx"), "'files'"),
-    (lambda m: m["files"].update({"../escape.onnx": "0" * 64}), "'files'"),
-    (lambda m: m.update(calibration=[1, 2]), "'calibration'"),
-])
+@pytest.mark.parametrize(
+    "mutate,field",
+    [
+        (lambda m: m.update(kind="classifier"), "'kind'"),
+        (lambda m: m.update(format=2), "'format'"),
+        (lambda m: m["image"].update(mean=[0.5, 0.5]), "'image.mean'"),
+        (lambda m: m["image"].update(std=[0.5, 0.0, 0.5]), "'image.std'"),
+        (lambda m: m["image"].update(resize="stretch"), "'image.resize'"),
+        (lambda m: m["image"].pop("size"), "'image.size'"),
+        (lambda m: m["image"].update(input="pixels"), "'image.input'"),
+        (lambda m: m["text"].update(context_length="77"), "'text.context_length'"),
+        (lambda m: m["text"].update(inputs=["input_ids"]), "'text.inputs'"),  # the model needs the mask too
+        (lambda m: m["text"].update(output="pooled"), "'text.output'"),
+        (lambda m: m["text"].update(pad_id=10_000), "'text.pad_id'"),
+        (lambda m: m["files"].pop("text.onnx"), "'files'"),
+        (lambda m: m["files"].update({"../escape.onnx": "0" * 64}), "'files'"),
+        (lambda m: m.update(calibration=[1, 2]), "'calibration'"),
+    ],
+)
 def test_bad_manifest_field_is_named(bundle_dir, tmp_path, mutate, field):
     copy = _copy(bundle_dir, tmp_path)
     manifest = json.loads((copy / "bundle.json").read_text())
@@ -192,8 +197,11 @@ def test_normalisation_matches_hand_computation():
     pixels = preprocess([frame, frame], _spec())
     assert pixels.shape == (2, 3, 224, 224) and pixels.dtype == np.float32
     left = [(1.0 - 0.48145466) / 0.26862954, (0.0 - 0.4578275) / 0.26130258, (128 / 255 - 0.40821073) / 0.27577711]
-    right = [(10 / 255 - 0.48145466) / 0.26862954, (200 / 255 - 0.4578275) / 0.26130258,
-             (60 / 255 - 0.40821073) / 0.27577711]
+    right = [
+        (10 / 255 - 0.48145466) / 0.26862954,
+        (200 / 255 - 0.4578275) / 0.26130258,
+        (60 / 255 - 0.40821073) / 0.27577711,
+    ]
     for channel in range(3):
         np.testing.assert_allclose(pixels[:, channel, :, :112], left[channel], rtol=1e-6)
         np.testing.assert_allclose(pixels[:, channel, :, 112:], right[channel], rtol=1e-6)

@@ -18,8 +18,21 @@ def test_dual_bundle_through_index_and_classify(tmp_path, edge_home, models_dir)
     code, report, err = run_edge("index", str(video), env=env)
     assert code == 0, err
     video_id = report["indexed"][0]["video_id"]
-    code, result, err = run_edge("classify", "--video", video_id, "--class", "red: red", "--class", "blue: blue",
-                                 "--class", "green: green", "--include-clips", "--min-duration-ratio", "0.3", env=env)
+    code, result, err = run_edge(
+        "classify",
+        "--video",
+        video_id,
+        "--class",
+        "red: red",
+        "--class",
+        "blue: blue",
+        "--class",
+        "green: green",
+        "--include-clips",
+        "--min-duration-ratio",
+        "0.3",
+        env=env,
+    )
     assert code == 0, err
     classes = {c["name"]: c for c in result["data"][0]["classes"]}
     assert set(classes) == {"red", "blue"}

@@ -10,18 +10,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import eval_metrics as em  # noqa: E402
 
 VIDEOS = [
-    {"file": "a.mp4", "segments": [{"label": "cat", "source": "visual", "start": 0.0, "end": 5.0}],
-     "ambiguous": [{"label": "dog", "source": "visual", "start": 5.0, "end": 8.0}]},
+    {
+        "file": "a.mp4",
+        "segments": [{"label": "cat", "source": "visual", "start": 0.0, "end": 5.0}],
+        "ambiguous": [{"label": "dog", "source": "visual", "start": 5.0, "end": 8.0}],
+    },
     {"file": "b.mp4", "segments": [{"label": "dog", "source": "visual", "start": 2.0, "end": 6.0}], "ambiguous": []},
     {"file": "c.mp4", "segments": [], "ambiguous": [], "expect": "error"},
-    {"file": "d.mp4", "segments": [{"label": "cat", "source": "visual", "start": 0.0, "end": 9.0}], "ambiguous": [],
-     "expect": "error_or_partial"},
+    {
+        "file": "d.mp4",
+        "segments": [{"label": "cat", "source": "visual", "start": 0.0, "end": 9.0}],
+        "ambiguous": [],
+        "expect": "error_or_partial",
+    },
 ]
 
 
 def test_video_level_counts_ignore_ambiguous_pairs_refused_files_and_lost_parts():
-    returned = {"a.mp4": {"cat": {"score": 90, "clips": []}, "dog": {"score": 80, "clips": []}},
-                "b.mp4": {"cat": {"score": 80, "clips": []}}}
+    returned = {
+        "a.mp4": {"cat": {"score": 90, "clips": []}, "dog": {"score": 80, "clips": []}},
+        "b.mp4": {"cat": {"score": 80, "clips": []}},
+    }
     got = em.video_level(VIDEOS, "visual", ["cat", "dog"], returned)
     # a: cat TP, dog ambiguous (ignored); b: cat FP, dog FN; d: cat missing but the file is truncated
     assert (got["tp"], got["fp"], got["fn"]) == (1, 1, 1)
@@ -38,8 +47,10 @@ def test_average_precision_and_reliability_bins():
 
 
 def test_segments_found_by_iou_or_close_edges_and_clips_off_truth():
-    responses = {"a.mp4": {"cat": {"score": 90, "clips": [{"start": 0.5, "end": 5.5}, {"start": 7.0, "end": 9.0}]}},
-                 "b.mp4": {"dog": {"score": 90, "clips": [{"start": 2.5, "end": 3.0}]}}}
+    responses = {
+        "a.mp4": {"cat": {"score": 90, "clips": [{"start": 0.5, "end": 5.5}, {"start": 7.0, "end": 9.0}]}},
+        "b.mp4": {"dog": {"score": 90, "clips": [{"start": 2.5, "end": 3.0}]}},
+    }
     got = em.segments(VIDEOS, "visual", ["cat", "dog"], responses)
     assert got["segments"] == 2 and got["found"] == 1  # b's clip overlaps by IoU 0.125 and its end is 3 s off
     assert got["start_error_s"] == 0.5 and got["end_error_s"] == 0.5

@@ -26,10 +26,12 @@ GPU_BUILD = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecution
 def tiny_model(tmp_path):
     """y = x + 1 over float32 [n, 3], stored as a store model would be (folder/model.onnx)."""
     graph = helper.make_graph(
-        [helper.make_node("Add", ["x", "one"], ["y"])], "tiny",
+        [helper.make_node("Add", ["x", "one"], ["y"])],
+        "tiny",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])],
-        [helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])])
+        [helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])],
+    )
     path = tmp_path / "tiny-model" / "model.onnx"
     path.parent.mkdir()
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), path)
@@ -47,8 +49,7 @@ def test_cpu_build_opens_on_cpu_and_records_it(tiny_model):
     assert opened_providers()["tiny-model/model.onnx"] == ["CPUExecutionProvider"]
 
 
-def test_gpu_providers_that_cannot_load_fall_back_to_cpu_with_a_reason(tiny_model, monkeypatch, caplog,
-                                                                       edge_home):
+def test_gpu_providers_that_cannot_load_fall_back_to_cpu_with_a_reason(tiny_model, monkeypatch, caplog, edge_home):
     _pretend_gpu_build(monkeypatch)
     assert runtime.choose_providers() == GPU_BUILD
     with caplog.at_level(logging.INFO, logger="edge.runtime"):
@@ -119,8 +120,9 @@ def test_models_list_shows_the_providers_each_model_got(models_dir, edge_home):
     assert got["ocr-ppocrv6"]["ocr-ppocrv6/det.onnx"] == ["CPUExecutionProvider"]
 
 
-@pytest.mark.parametrize("name,value", [("EDGE_DECODER", "vaapi"), ("EDGE_TRT_PRECISION", "int4"),
-                                        ("EDGE_GPU_DEVICE", "-1")])
+@pytest.mark.parametrize(
+    "name,value", [("EDGE_DECODER", "vaapi"), ("EDGE_TRT_PRECISION", "int4"), ("EDGE_GPU_DEVICE", "-1")]
+)
 def test_bad_gpu_settings_fail_at_start_up_naming_the_variable(monkeypatch, name, value):
     from edge.settings import SettingsError, load_settings
 

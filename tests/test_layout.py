@@ -17,7 +17,12 @@ def test_answering_requests_imports_no_install_time_code_and_no_decoder(tmp_path
         "('av', 'tensorflow', 'tf2onnx') or m in ('edge.indexer', 'edge.decode', 'edge.audio', 'edge.speech'))\n"
         "print(','.join(loaded))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**__import__("os").environ, "EDGE_HOME": str(tmp_path)}, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "EDGE_HOME": str(tmp_path)},
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "", f"request-time code imported: {proc.stdout.strip()}"

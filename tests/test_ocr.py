@@ -11,6 +11,7 @@ STEP = 1.0
 
 # -- the tracker, on synthetic readings (no models) ---------------------------------------------
 
+
 def _track(samples, **kwargs):
     tracker = TextTracker(STEP, **kwargs)
     for t, readings in enumerate(samples):
@@ -32,8 +33,11 @@ def test_simultaneous_texts_are_separate_and_a_changed_caption_is_a_new_span():
     subs = ["The boats leave at dawn"] * 3 + ["Prices went up again"] * 2
     spans = _track([[sign, Reading(s, 0.9, (200, 300, 450, 330))] for s in subs])
     got = sorted((s.text, s.start, s.end) for s in spans)
-    assert got == [("OPEN 24 HOURS", 0.0, 5.0), ("Prices went up again", 3.0, 5.0),
-                   ("The boats leave at dawn", 0.0, 3.0)]
+    assert got == [
+        ("OPEN 24 HOURS", 0.0, 5.0),
+        ("Prices went up again", 3.0, 5.0),
+        ("The boats leave at dawn", 0.0, 3.0),
+    ]
 
 
 def test_gone_text_that_comes_back_is_a_new_span_but_a_single_dropout_is_not():
@@ -47,10 +51,10 @@ def test_gone_text_that_comes_back_is_a_new_span_but_a_single_dropout_is_not():
 
 def test_a_scrolling_ticker_is_stitched_into_one_span():
     full = "MARKETS RALLY AS RATES HOLD STEADY * SPORTS: CITY WIN 3-1 * WEATHER: SUNNY"
-    windows = [full[i:i + 30] for i in range(0, len(full) - 29, 9)]
+    windows = [full[i : i + 30] for i in range(0, len(full) - 29, 9)]
     spans = _track([[Reading(w, 0.9, (0, 330, 640, 358))] for w in windows])
     assert len(spans) == 1 and spans[0].text.startswith(full[:30])
-    assert similarity(spans[0].text, full[:len(spans[0].text)]) > 0.95 and len(spans[0].text) >= len(full) - 9
+    assert similarity(spans[0].text, full[: len(spans[0].text)]) > 0.95 and len(spans[0].text) >= len(full) - 9
 
 
 def test_carried_readings_extend_a_span_without_voting():
@@ -71,6 +75,7 @@ def test_junk_without_two_letters_is_dropped():
 
 
 # -- the engine on stills -----------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def engine(models_dir):
@@ -110,8 +115,9 @@ def test_engine_reads_rendered_text(engine, text, font, size, x, y, photo, frame
 def test_rgb_frames_are_read_like_bgr(engine, rgb_engine):
     from text_video import TextItem, render_frame
 
-    bgr = render_frame("coffee", [TextItem("Tickets at the gate", 0, 1, 40, 40, 28, plate=(200, 30, 30))],
-                       size=(640, 360))
+    bgr = render_frame(
+        "coffee", [TextItem("Tickets at the gate", 0, 1, 40, 40, 28, plate=(200, 30, 30))], size=(640, 360)
+    )
     assert [r.text for r in rgb_engine(bgr[..., ::-1].copy())] == [r.text for r in engine(bgr)]
 
 
@@ -134,6 +140,7 @@ def test_missing_models_fail_clearly_and_nothing_is_downloaded(tmp_path, monkeyp
 
 # -- videos with text at known times --------------------------------------------------------------
 
+
 def _read_video(path, engine, gate=True):
     from edge.decode import probe, sample_frames
     from edge.ocr import TextReader
@@ -146,8 +153,10 @@ def _read_video(path, engine, gate=True):
 
 def _matches(spans, truth):
     """For each true text (by index) the spans that read it (up to case and spaces, or one OCR slip)."""
-    return [[s for s in spans if similarity(s.text, tr["text"]) >= 0.9 and s.start < tr["end"]
-             and s.end > tr["start"]] for tr in truth]
+    return [
+        [s for s in spans if similarity(s.text, tr["text"]) >= 0.9 and s.start < tr["end"] and s.end > tr["start"]]
+        for tr in truth
+    ]
 
 
 def _assert_timed(spans, truth):
@@ -228,8 +237,9 @@ def test_720p_gated_reading_matches_reading_every_sample(tmp_path, rgb_engine):
     every, e = _read_video(path, rgb_engine, gate=False)
     for spans in (gated, every):
         _assert_timed([s for s in spans if any(similarity(s.text, tr["text"]) >= 0.9 for tr in truth)], truth)
-    assert [(s.text, s.start, s.end) for s in gated if s.confidence > 0.8] == \
-           [(s.text, s.start, s.end) for s in every if s.confidence > 0.8]
+    assert [(s.text, s.start, s.end) for s in gated if s.confidence > 0.8] == [
+        (s.text, s.start, s.end) for s in every if s.confidence > 0.8
+    ]
     # Subtitles change every 2-3 s here, so most samples still need detection; recognition mostly not.
     assert g["ocr_samples"] < e["ocr_samples"] and g["recognised"] < 0.4 * e["recognised"], (g, e)
 
@@ -238,8 +248,10 @@ def test_unchanged_text_over_a_moving_camera_is_not_read_again(tmp_path, rgb_eng
     from text_video import TextItem, write_text_video
 
     path = tmp_path / "static.mp4"
-    items = [TextItem("EDGE TV", 0, 12, -16, 12, 18), TextItem("Live from the harbour", 0, 12, 40, -30, 22,
-                                                                plate=(20, 20, 20))]
+    items = [
+        TextItem("EDGE TV", 0, 12, -16, 12, 18),
+        TextItem("Live from the harbour", 0, 12, 40, -30, 22, plate=(20, 20, 20)),
+    ]
     write_text_video(path, [("astronaut", 12)], items, size=(640, 360), fps=5)
     spans, stats = _read_video(path, rgb_engine)
     assert sorted((s.text, s.start, s.end) for s in spans) == [("EDGE TV", 0, 12), ("Live from the harbour", 0, 12)]
@@ -251,8 +263,10 @@ def test_small_text_appearing_mid_shot_on_a_busy_photo_is_caught_at_once(tmp_pat
     from text_video import TextItem, write_text_video
 
     path = tmp_path / "small.mp4"
-    items = [TextItem("Exit 4", 3, 7, 700, 300, 18, "DejaVuSans"),
-             TextItem("Platform closed", 3, 7, 200, 500, 18, "DejaVuSans-Bold")]
+    items = [
+        TextItem("Exit 4", 3, 7, 700, 300, 18, "DejaVuSans"),
+        TextItem("Platform closed", 3, 7, 200, 500, 18, "DejaVuSans-Bold"),
+    ]
     truth = write_text_video(path, [("astronaut", 7)], items, fps=5)
     spans, stats = _read_video(path, rgb_engine)
     _assert_timed(spans, truth)

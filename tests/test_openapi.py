@@ -22,9 +22,16 @@ from schemathesis import GenerationMode
 from edge.shell.openapi import OPENAPI
 
 EXAMPLES = {"POST /v1.2/classify": 50, "POST /v1.2/classify/bulk": 30}  # the rest: at most 20 each
-CHECKS = [getattr(schemathesis.checks, name) for name in ("not_a_server_error", "response_schema_conformance",
-                                                            "status_code_conformance", "content_type_conformance",
-                                                            "response_headers_conformance")]
+CHECKS = [
+    getattr(schemathesis.checks, name)
+    for name in (
+        "not_a_server_error",
+        "response_schema_conformance",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_headers_conformance",
+    )
+]
 
 
 def _specialised(spec: dict, index_id: str, video_ids: list[str], page_token: str) -> dict:
@@ -64,13 +71,23 @@ def test_the_document_is_what_the_server_serves(sample_server):
 def test_generated_requests_get_documented_replies(sample_server):
     base, headers = sample_server["base"], {"x-api-key": sample_server["key"]}
     video_ids = sorted(sample_server["videos"].values())
-    first = httpx.post(f"{base}/v1.2/classify", headers=headers, timeout=60, json={
-        "video_ids": video_ids, "options": ["visual"], "classes": [{"name": "any", "prompts": ["a photo"]}],
-        "page_limit": 1, "threshold": {"min_video_score": 1, "min_clip_score": 1, "min_duration_ratio": 0.01}})
+    first = httpx.post(
+        f"{base}/v1.2/classify",
+        headers=headers,
+        timeout=60,
+        json={
+            "video_ids": video_ids,
+            "options": ["visual"],
+            "classes": [{"name": "any", "prompts": ["a photo"]}],
+            "page_limit": 1,
+            "threshold": {"min_video_score": 1, "min_clip_score": 1, "min_duration_ratio": 0.01},
+        },
+    )
     token = first.json()["page_info"]["next_page_token"]
     assert first.status_code == 200 and token, first.text
-    spec = _specialised(httpx.get(f"{base}/openapi.json", timeout=10).json(), sample_server["index_id"], video_ids,
-                        token)
+    spec = _specialised(
+        httpx.get(f"{base}/openapi.json", timeout=10).json(), sample_server["index_id"], video_ids, token
+    )
     statuses: dict[tuple[str, str], Counter] = {}
     rejected = Counter()
     for result in schemathesis.openapi.from_dict(spec).get_all_operations():
@@ -83,8 +100,13 @@ def test_generated_requests_get_documented_replies(sample_server):
                 continue
             seen = statuses.setdefault((operation.label, mode.value), Counter())
 
-            @settings(max_examples=max(1, int(share * EXAMPLES.get(operation.label, 20))), deadline=None,
-                      database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=max(1, int(share * EXAMPLES.get(operation.label, 20))),
+                deadline=None,
+                database=None,
+                phases=[Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=operation.as_strategy(generation_mode=mode))
             def call(case):
                 response = case.call(base_url=base, headers=headers, timeout=60)

@@ -21,8 +21,16 @@ def test_cat_then_coffee_found_with_clips_at_true_spans(indexed, sample_dir):
     spans = json.loads((sample_dir / "spans.json").read_text())["cat_coffee.mp4"]
     # scores are probabilities fitted on other media (edge/data/scores.json); a photo the visual models know
     # well is found more likely than not, not necessarily at the 75 of the contract's default
-    code, result, err = run_edge("classify", "--video", indexed["cat_coffee.mp4"], *CLASSES,
-                                 "--include-clips", "--show-detailed-score", "--min-video-score", "50")
+    code, result, err = run_edge(
+        "classify",
+        "--video",
+        indexed["cat_coffee.mp4"],
+        *CLASSES,
+        "--include-clips",
+        "--show-detailed-score",
+        "--min-video-score",
+        "50",
+    )
     assert code == 0, err
     assert result["page_info"]["total_results"] == 1
     classes = {c["name"]: c for c in result["data"][0]["classes"]}
@@ -47,8 +55,13 @@ def test_something_else_matches_neither_class(indexed):
 def test_bulk_over_an_index_pages_and_token_expiry(models_dir, sample_dir, edge_home):
     code, report, err = run_edge("index", str(sample_dir), "--name", "demo")
     index_id = report["indexes"][0]["index_id"]
-    request = {"index_id": index_id, "options": ["visual"], "page_limit": 1, "threshold": 50,
-               "classes": [{"name": "cat", "prompts": ["a cat"]}, {"name": "rocket", "prompts": ["a rocket"]}]}
+    request = {
+        "index_id": index_id,
+        "options": ["visual"],
+        "page_limit": 1,
+        "threshold": 50,
+        "classes": [{"name": "cat", "prompts": ["a cat"]}, {"name": "rocket", "prompts": ["a rocket"]}],
+    }
     code, first, err = run_edge("classify", "--request", "-", stdin=json.dumps(request))
     assert code == 0, err
     assert first["page_info"]["total_results"] == 2 and len(first["data"]) == 1
@@ -56,8 +69,9 @@ def test_bulk_over_an_index_pages_and_token_expiry(models_dir, sample_dir, edge_
     code, second, err = run_edge("page", first["page_info"]["next_page_token"])
     assert code == 0, err
     assert second["page_info"]["next_page_token"] == "" and second["page_info"]["prev_page_token"]
-    assert {first["data"][0]["video_id"], second["data"][0]["video_id"]} == set(report["indexed"][i]["video_id"]
-                                                                                for i in range(2))
+    assert {first["data"][0]["video_id"], second["data"][0]["video_id"]} == set(
+        report["indexed"][i]["video_id"] for i in range(2)
+    )
     code, again, _ = run_edge("page", second["page_info"]["prev_page_token"])
     assert again == first
     code, short, _ = run_edge("classify", "--request", "-", stdin=json.dumps(request), env={"EDGE_PAGE_TTL": "0.001"})
@@ -102,8 +116,14 @@ def test_broken_inputs_are_reported_and_the_batch_goes_on(models_dir, sample_dir
 def test_bad_requests_get_the_error_body_and_exit_2(models_dir, edge_home):
     code, body, err = run_edge("classify", "--video", "0" * 24, "--class", "cat: a cat")
     assert code == 2 and body["code"] == "resource_not_exist" and "Traceback" not in err
-    code, body, _ = run_edge("classify", "--request", "-", stdin=json.dumps(
-        {"video_ids": ["x"], "options": ["visual"], "classes": [{"name": "c", "prompts": ["p"] * 101}]}))
+    code, body, _ = run_edge(
+        "classify",
+        "--request",
+        "-",
+        stdin=json.dumps(
+            {"video_ids": ["x"], "options": ["visual"], "classes": [{"name": "c", "prompts": ["p"] * 101}]}
+        ),
+    )
     assert code == 2 and body["code"] == "parameter_invalid" and "101" in body["message"]
     code, body, err = run_edge("classify", "--request", "-", stdin="{not json")
     assert code == 2 and body["code"] == "parameter_invalid" and "JSON" in body["message"] and "Traceback" not in err
@@ -113,7 +133,8 @@ def test_bad_requests_get_the_error_body_and_exit_2(models_dir, edge_home):
 
 def test_a_source_the_video_was_not_indexed_for_is_refused_clearly(indexed):
     # the fixture indexes visual only (EDGE_SOURCES=visual, see conftest)
-    code, body, _ = run_edge("classify", "--video", indexed["rocket.mp4"], "--class", "x: weather",
-                             "--options", "conversation")
+    code, body, _ = run_edge(
+        "classify", "--video", indexed["rocket.mp4"], "--class", "x: weather", "--options", "conversation"
+    )
     assert code == 2 and body["code"] == "parameter_invalid"
     assert "not indexed for the conversation option" in body["message"] and "edge index" in body["message"]

@@ -14,7 +14,10 @@ def test_clips_are_maximal_runs_at_or_above_threshold():
     cols = np.array([0, 0, 1, 0, 1, 0, 0, 1])
     clips = find_clips(starts, starts + 1, scores, 30, "visual", lambda i: f"p{cols[i]}")
     assert [(c.start, c.end, c.score, c.prompt) for c in clips] == [
-        (1, 3, 50, "p1"), (4, 6, 90, "p0"), (7, 8, 30, "p1")]
+        (1, 3, 50, "p1"),
+        (4, 6, 90, "p0"),
+        (7, 8, 30, "p1"),
+    ]
     assert all(c.option == "visual" for c in clips)
 
 
@@ -39,24 +42,29 @@ def test_thresholds_and_shape():
 
 
 def test_detailed_scores_and_ordering():
-    a = class_result("a", [Clip(0, 5, 90, "visual", "p"), Clip(6, 8, 60, "visual", "p")], 10.0, Thresholds(), False,
-                     score=95.13)
+    a = class_result(
+        "a", [Clip(0, 5, 90, "visual", "p"), Clip(6, 8, 60, "visual", "p")], 10.0, Thresholds(), False, score=95.13
+    )
     b = class_result("b", [Clip(0, 10, 80, "visual", "q")], 10.0, Thresholds(), False, score=92.8)
     classes = finish_video([a, b], detailed=True)
     assert [c["name"] for c in classes] == ["a", "b"]
     assert [c["score"] for c in classes] == [pytest.approx(95.13), pytest.approx(92.8)]
-    assert classes[0]["detailed_scores"] == {"max_score": 90, "avg_score": 75,
-                                             "normalized_score": round(100 * 95.13 / (95.13 + 92.8), 2)}
+    assert classes[0]["detailed_scores"] == {
+        "max_score": 90,
+        "avg_score": 75,
+        "normalized_score": round(100 * 95.13 / (95.13 + 92.8), 2),
+    }
     single = finish_video([class_result("x", [Clip(0, 5, 90, "visual", "p")], 10.0, Thresholds(), False, 90.0)], True)
     assert single[0]["detailed_scores"]["normalized_score"] == 100
 
 
 def test_sample_scores_take_max_over_each_class_prompts_before_calibrating():
-    vectors = np.eye(3, dtype=np.float16)           # three segments, each pointing along one axis
+    vectors = np.eye(3, dtype=np.float16)  # three segments, each pointing along one axis
     prompts = np.eye(3, dtype=np.float32)[[0, 1, 2]]  # class 0 owns prompts 0 and 1, class 1 owns prompt 2
     calibration = Calibration(a=10.0, b=0.5)
-    scores, features = sample_scores(vectors.astype(np.float32), prompts, np.zeros(3, np.float32), np.array([0, 2]),
-                                     calibration.to_score)
+    scores, features = sample_scores(
+        vectors.astype(np.float32), prompts, np.zeros(3, np.float32), np.array([0, 2]), calibration.to_score
+    )
     high, low = 100 / (1 + np.exp(-5)), 100 / (1 + np.exp(5))
     np.testing.assert_allclose(scores, [[high, low], [high, low], [low, high]], rtol=1e-5)
     np.testing.assert_array_equal(features, np.eye(3))
@@ -85,5 +93,7 @@ def test_centered_zscore_removes_each_segments_own_closeness_to_everything():
     matrix, offset = calibration.prompt_transform(prompts)
     sims = prompts @ reference.T
     own = segments @ reference.T  # each segment's similarity to the reference set
-    expected = ((segments @ prompts.T - sims.mean(1)) - (own.mean(1, keepdims=True) - (reference.mean(0) @ reference.mean(0))))
+    expected = (segments @ prompts.T - sims.mean(1)) - (
+        own.mean(1, keepdims=True) - (reference.mean(0) @ reference.mean(0))
+    )
     np.testing.assert_allclose(segments @ matrix.T - offset, expected / sims.std(1), rtol=1e-4, atol=1e-5)

@@ -46,8 +46,14 @@ def _assert_error(response: httpx.Response, status: int, code: str) -> None:
 
 def test_sdk_classifies_cat_and_coffee(client, server):
     # class scores are probabilities (edge/data/scores.json): both photos are found more likely than not
-    result = client.classify.videos([server["videos"]["cat_coffee.mp4"]], ["visual"], CLASSES, include_clips=True,
-                                    show_detailed_score=True, threshold={"min_video_score": 50})
+    result = client.classify.videos(
+        [server["videos"]["cat_coffee.mp4"]],
+        ["visual"],
+        CLASSES,
+        include_clips=True,
+        show_detailed_score=True,
+        threshold={"min_video_score": 50},
+    )
     assert len(result.data) == 1 and result.data[0].video_id == server["videos"]["cat_coffee.mp4"]
     classes = {c.name: c for c in result.data[0].classes}
     assert set(classes) == {"cat", "coffee"}
@@ -100,23 +106,39 @@ def test_sdk_exception_classes(client, server, monkeypatch):
 
 def test_error_bodies_and_content_type(server):
     _assert_error(_post(server, "/v1.2/classify", {"video_ids": ["x"]}), 400, "parameter_not_provided")
-    _assert_error(_post(server, "/v1.2/classify", {**{"video_ids": ["x"], "options": ["visual"]}, "classes": CLASSES,
-                                                  "colour": "red"}), 400, "parameter_unknown")
+    _assert_error(
+        _post(
+            server,
+            "/v1.2/classify",
+            {**{"video_ids": ["x"], "options": ["visual"]}, "classes": CLASSES, "colour": "red"},
+        ),
+        400,
+        "parameter_unknown",
+    )
     _assert_error(_post(server, "/v1.2/classify", {}, key="wrong"), 401, "api_key_invalid")
-    malformed = httpx.post(f"{server['base']}/v1.2/classify", content=b'{"video_ids": [', timeout=10,
-                           headers={"x-api-key": KEY, "content-type": "application/json"})
+    malformed = httpx.post(
+        f"{server['base']}/v1.2/classify",
+        content=b'{"video_ids": [',
+        timeout=10,
+        headers={"x-api-key": KEY, "content-type": "application/json"},
+    )
     _assert_error(malformed, 400, "parameter_invalid")
-    _assert_error(httpx.get(f"{server['base']}/v1.2/nothing-here", headers={"x-api-key": KEY}), 404,
-                  "resource_not_exist")
-    _assert_error(httpx.get(f"{server['base']}/v1.2/classify", headers={"x-api-key": KEY}), 405,
-                  "method_not_allowed")
+    _assert_error(
+        httpx.get(f"{server['base']}/v1.2/nothing-here", headers={"x-api-key": KEY}), 404, "resource_not_exist"
+    )
+    _assert_error(httpx.get(f"{server['base']}/v1.2/classify", headers={"x-api-key": KEY}), 405, "method_not_allowed")
 
 
 def test_rate_limit_answers_429_per_key_and_the_next_window_resets(tmp_path, shared_cache, models_dir):
     """A real server under EDGE_RATE_LIMIT=3, counting in 4 s windows (EDGE_RATE_WINDOW) so the reset is seen."""
     window = 4.0
-    env = {"EDGE_HOME": str(tmp_path / "home"), "EDGE_CACHE_DIR": str(shared_cache), "EDGE_API_KEYS": "",
-           "EDGE_RATE_LIMIT": "3", "EDGE_RATE_WINDOW": str(window)}
+    env = {
+        "EDGE_HOME": str(tmp_path / "home"),
+        "EDGE_CACHE_DIR": str(shared_cache),
+        "EDGE_API_KEYS": "",
+        "EDGE_RATE_LIMIT": "3",
+        "EDGE_RATE_WINDOW": str(window),
+    }
     with serving(env, tmp_path / "server.log", "--api-key", KEY, "--api-key", "other-key") as (_, base):
 
         def get(key: str = KEY) -> httpx.Response:
@@ -153,12 +175,16 @@ def test_indexes_and_videos_listing(server):
     videos = httpx.get(f"{server['base']}/v1.2/indexes/{server['index_id']}/videos", headers=headers).json()
     assert {v["metadata"]["filename"]: v["_id"] for v in videos["data"]} == server["videos"]
     assert {v["metadata"]["duration"] for v in videos["data"]} == {12.0, 8.0}
-    paged = httpx.get(f"{server['base']}/v1.2/indexes/{server['index_id']}/videos",
-                      params={"page": 2, "page_limit": 1}, headers=headers).json()
+    paged = httpx.get(
+        f"{server['base']}/v1.2/indexes/{server['index_id']}/videos",
+        params={"page": 2, "page_limit": 1},
+        headers=headers,
+    ).json()
     assert len(paged["data"]) == 1 and paged["page_info"]["total_page"] == 2
     _assert_error(httpx.get(f"{server['base']}/v1.2/indexes/nope/videos", headers=headers), 404, "resource_not_exist")
-    _assert_error(httpx.get(f"{server['base']}/v1.2/indexes", params={"page": "x"}, headers=headers), 400,
-                  "parameter_invalid")
+    _assert_error(
+        httpx.get(f"{server['base']}/v1.2/indexes", params={"page": "x"}, headers=headers), 400, "parameter_invalid"
+    )
 
 
 def test_health_and_openapi(server):
@@ -183,8 +209,13 @@ def test_sdk_lists_indexes_and_videos(client, server):
 
 
 def test_parallel_clients_get_what_sequential_ones_get(server):
-    body = {"video_ids": sorted(server["videos"].values()), "options": ["visual"], "include_clips": True,
-            "threshold": {"min_video_score": 50}, "classes": CLASSES + [{"name": "rocket", "prompts": ["a rocket"]}]}
+    body = {
+        "video_ids": sorted(server["videos"].values()),
+        "options": ["visual"],
+        "include_clips": True,
+        "threshold": {"min_video_score": 50},
+        "classes": CLASSES + [{"name": "rocket", "prompts": ["a rocket"]}],
+    }
     sequential = _post(server, "/v1.2/classify", body).json()["data"]
     assert {v["video_id"] for v in sequential} == set(server["videos"].values())
     start = threading.Barrier(16)  # sixteen clients, their requests in flight together
@@ -199,19 +230,31 @@ def test_parallel_clients_get_what_sequential_ones_get(server):
     assert all(r.json()["data"] == sequential for r in replies)
 
 
-_JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6)
-                     | st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False) | st.text(max_size=20),
-                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
-                     max_leaves=12)
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**6), 10**6)
+    | st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
 _TEXT = st.text(min_size=1, max_size=24).filter(str.strip)
-_PROMPTS = st.lists(st.sampled_from(["a cat", "kitten", "a cup of coffee", "a rocket", "sale", "rain"]) | _TEXT,
-                    min_size=1, max_size=4)
+_PROMPTS = st.lists(
+    st.sampled_from(["a cat", "kitten", "a cup of coffee", "a rocket", "sale", "rain"]) | _TEXT, min_size=1, max_size=4
+)
 _OPTIONS = st.lists(st.sampled_from(SOURCES), min_size=1, max_size=3, unique=True)
-_CLASS = st.fixed_dictionaries({"prompts": _PROMPTS}, optional={"options": _OPTIONS,
-                                                                 "conversation_option": st.sampled_from(CONVERSATION_OPTIONS)})
-_THRESHOLD = st.fixed_dictionaries({}, optional={
-    "min_video_score": st.sampled_from([1, 30]) | st.floats(1, 100), "min_clip_score": st.floats(1, 100),
-    "min_duration_ratio": st.sampled_from([0.01]) | st.floats(0.01, 1)})
+_CLASS = st.fixed_dictionaries(
+    {"prompts": _PROMPTS}, optional={"options": _OPTIONS, "conversation_option": st.sampled_from(CONVERSATION_OPTIONS)}
+)
+_THRESHOLD = st.fixed_dictionaries(
+    {},
+    optional={
+        "min_video_score": st.sampled_from([1, 30]) | st.floats(1, 100),
+        "min_clip_score": st.floats(1, 100),
+        "min_duration_ratio": st.sampled_from([0.01]) | st.floats(0.01, 1),
+    },
+)
 
 
 def _valid_bodies(server, bulk: bool):
@@ -219,14 +262,23 @@ def _valid_bodies(server, bulk: bool):
     names = st.lists(_TEXT, min_size=1, max_size=3, unique=True)
     classes = names.flatmap(lambda ns: st.tuples(*[_CLASS.map(lambda c, n=n: {"name": n, **c}) for n in ns]).map(list))
     videos = sorted(server["videos"].values())
-    ids = ({"index_id": st.just(server["index_id"])} if bulk
-           else {"video_ids": st.permutations(videos) | st.lists(st.sampled_from(videos), min_size=1, max_size=3)})
+    ids = (
+        {"index_id": st.just(server["index_id"])}
+        if bulk
+        else {"video_ids": st.permutations(videos) | st.lists(st.sampled_from(videos), min_size=1, max_size=3)}
+    )
     # low thresholds and small pages half the time, so that results fill several pages
     threshold = st.just({"min_video_score": 1, "min_clip_score": 1, "min_duration_ratio": 0.01}) | _THRESHOLD
-    return st.fixed_dictionaries({**ids, "options": _OPTIONS, "classes": classes}, optional={
-        "conversation_option": st.sampled_from(CONVERSATION_OPTIONS), "page_limit": st.just(1) | st.integers(1, 50),
-        "include_clips": st.booleans(), "show_detailed_score": st.booleans(),
-        "threshold": threshold | st.integers(0, 100) if bulk else threshold})
+    return st.fixed_dictionaries(
+        {**ids, "options": _OPTIONS, "classes": classes},
+        optional={
+            "conversation_option": st.sampled_from(CONVERSATION_OPTIONS),
+            "page_limit": st.just(1) | st.integers(1, 50),
+            "include_clips": st.booleans(),
+            "show_detailed_score": st.booleans(),
+            "threshold": threshold | st.integers(0, 100) if bulk else threshold,
+        },
+    )
 
 
 @st.composite
@@ -247,8 +299,11 @@ def _hostile(draw, server, valid):
             first_class = classes[0] if isinstance(classes, list) and classes and isinstance(classes[0], dict) else None
             if name == "classes.0" and first_class is None:  # an earlier mutation replaced the classes
                 continue
-            target, key = ((first_class, draw(st.sampled_from(["name", "prompts", "options", "x"])))
-                           if name == "classes.0" else (body, name))
+            target, key = (
+                (first_class, draw(st.sampled_from(["name", "prompts", "options", "x"])))
+                if name == "classes.0"
+                else (body, name)
+            )
             if draw(st.booleans()):
                 target.pop(key, None)
             else:
@@ -260,8 +315,11 @@ def _follow_pages(server, first: dict, body: dict) -> list[dict]:
     """Every page of a result set through its tokens, checking each; the videos of all pages in order."""
     pages, seen = [first], set()
     while pages[-1]["page_info"]["next_page_token"]:
-        reply = httpx.get(f"{server['base']}/v1.2/classify/{pages[-1]['page_info']['next_page_token']}",
-                          headers={"x-api-key": KEY}, timeout=60)
+        reply = httpx.get(
+            f"{server['base']}/v1.2/classify/{pages[-1]['page_info']['next_page_token']}",
+            headers={"x-api-key": KEY},
+            timeout=60,
+        )
         assert reply.status_code == 200, reply.text
         pages.append(reply.json())
     videos = [v for page in pages for v in page["data"]]
@@ -316,8 +374,16 @@ def test_config_file_gives_serve_its_options_and_is_checked(tmp_path, edge_home)
     assert code == 2 and "unknown keys hots" in err
     shipped = REPO / "scripts" / "edge.toml"  # the example config names only real options
     import tomllib
-    assert set(tomllib.loads(shipped.read_text())) <= {"host", "port", "api_key", "watch", "poll_interval",
-                                                        "settle", "ready_timeout"}
+
+    assert set(tomllib.loads(shipped.read_text())) <= {
+        "host",
+        "port",
+        "api_key",
+        "watch",
+        "poll_interval",
+        "settle",
+        "ready_timeout",
+    }
 
 
 def test_path_like_ids_and_tokens_reach_nothing(server):
@@ -326,7 +392,11 @@ def test_path_like_ids_and_tokens_reach_nothing(server):
         response = httpx.get(f"{server['base']}{path}", headers=headers)
         assert response.status_code in (400, 404) and "root:" not in response.text
         assert set(response.json()) == {"code", "message", "docs_url"}
-    _assert_error(httpx.get(f"{server['base']}/v1.2/indexes/..%2F..%2Fetc/videos", headers=headers), 404,
-                  "resource_not_exist")
-    _assert_error(_post(server, "/v1.2/classify", {"video_ids": ["../../etc/passwd"], "options": ["visual"],
-                                                   "classes": CLASSES}), 404, "resource_not_exist")
+    _assert_error(
+        httpx.get(f"{server['base']}/v1.2/indexes/..%2F..%2Fetc/videos", headers=headers), 404, "resource_not_exist"
+    )
+    _assert_error(
+        _post(server, "/v1.2/classify", {"video_ids": ["../../etc/passwd"], "options": ["visual"], "classes": CLASSES}),
+        404,
+        "resource_not_exist",
+    )

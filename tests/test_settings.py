@@ -8,20 +8,23 @@ from conftest import run_edge
 from edge.settings import SettingsError, load_settings
 
 
-@pytest.mark.parametrize(("name", "value", "said"), [
-    ("EDGE_SAMPLE_FPS", "0", "EDGE_SAMPLE_FPS must be > 0"),
-    ("EDGE_SAMPLE_FPS", "fast", "EDGE_SAMPLE_FPS must be a number"),
-    ("EDGE_PAGE_TTL", "-5", "EDGE_PAGE_TTL must be > 0"),
-    ("EDGE_THREADS", "1.5", "EDGE_THREADS must be a whole number"),
-    ("EDGE_SOURCES", "visual,smell", "EDGE_SOURCES must name some of visual, conversation, text_in_video"),
-    ("EDGE_PROVIDER", "gpu", "EDGE_PROVIDER must name some of tensorrt, cuda, cpu"),
-    ("EDGE_PROVIDER", "cuda,cpu", "EDGE_PROVIDER names one provider"),
-    ("EDGE_RATE_LIMIT", "0", "EDGE_RATE_LIMIT must be >= 1"),
-    ("EDGE_RATE_WINDOW", "0", "EDGE_RATE_WINDOW must be > 0"),
-    ("EDGE_FRAME_NICE", "25", "EDGE_FRAME_NICE must be >= 0 and <= 19"),
-    ("EDGE_THUMBNAIL_CACHE_MB", "lots", "EDGE_THUMBNAIL_CACHE_MB must be a number"),
-    ("EDGE_THUMBNAIL_CACHE_MB", "-1", "EDGE_THUMBNAIL_CACHE_MB must be >= 0"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("EDGE_SAMPLE_FPS", "0", "EDGE_SAMPLE_FPS must be > 0"),
+        ("EDGE_SAMPLE_FPS", "fast", "EDGE_SAMPLE_FPS must be a number"),
+        ("EDGE_PAGE_TTL", "-5", "EDGE_PAGE_TTL must be > 0"),
+        ("EDGE_THREADS", "1.5", "EDGE_THREADS must be a whole number"),
+        ("EDGE_SOURCES", "visual,smell", "EDGE_SOURCES must name some of visual, conversation, text_in_video"),
+        ("EDGE_PROVIDER", "gpu", "EDGE_PROVIDER must name some of tensorrt, cuda, cpu"),
+        ("EDGE_PROVIDER", "cuda,cpu", "EDGE_PROVIDER names one provider"),
+        ("EDGE_RATE_LIMIT", "0", "EDGE_RATE_LIMIT must be >= 1"),
+        ("EDGE_RATE_WINDOW", "0", "EDGE_RATE_WINDOW must be > 0"),
+        ("EDGE_FRAME_NICE", "25", "EDGE_FRAME_NICE must be >= 0 and <= 19"),
+        ("EDGE_THUMBNAIL_CACHE_MB", "lots", "EDGE_THUMBNAIL_CACHE_MB must be a number"),
+        ("EDGE_THUMBNAIL_CACHE_MB", "-1", "EDGE_THUMBNAIL_CACHE_MB must be >= 0"),
+    ],
+)
 def test_a_bad_setting_is_named(monkeypatch, name, value, said):
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=said):
@@ -29,8 +32,13 @@ def test_a_bad_setting_is_named(monkeypatch, name, value, said):
 
 
 def test_settings_parse_and_default(monkeypatch):
-    for name, value in {"EDGE_SAMPLE_FPS": "2", "EDGE_SOURCES": " Visual , conversation ", "EDGE_PROVIDER": "CPU",
-                        "EDGE_API_KEYS": "k1, k2,", "EDGE_RATE_LIMIT": "60"}.items():
+    for name, value in {
+        "EDGE_SAMPLE_FPS": "2",
+        "EDGE_SOURCES": " Visual , conversation ",
+        "EDGE_PROVIDER": "CPU",
+        "EDGE_API_KEYS": "k1, k2,",
+        "EDGE_RATE_LIMIT": "60",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("EDGE_PAGE_TTL", raising=False)
     monkeypatch.delenv("EDGE_RATE_WINDOW", raising=False)

@@ -55,12 +55,15 @@ def test_sentence_windows_merge_short_sentences_and_keep_times():
     words = _words("Hello there. This is the weather forecast for the whole region today. Bye.")
     windows = sentence_windows(words)
     assert windows[0].text.startswith("Hello there. This is")  # a two-word sentence gets context
-    assert windows[-1].text.endswith("Bye.")                     # a dangling fragment joins the one before
+    assert windows[-1].text.endswith("Bye.")  # a dangling fragment joins the one before
     assert windows[0].start == 0.0 and windows[-1].end == words[-1].end
 
 
 def test_exact_clips_score_by_reader_confidence():
-    items = [{"start": 1.0, "end": 1.4, "text": "a", "p": 0.9}, {"start": 1.5, "end": 2.0, "text": "saxophone.", "p": 0.8}]
+    items = [
+        {"start": 1.0, "end": 1.4, "text": "a", "p": 0.9},
+        {"start": 1.5, "end": 2.0, "text": "saxophone.", "p": 0.8},
+    ]
     (clip,) = ExactText(items, "conversation").clips(("Saxophone",))
     assert (clip.start, clip.end, round(clip.score, 1), clip.prompt) == (1.5, 2.0, 80.0, "Saxophone")
     spans = [{"start": 4.0, "end": 9.0, "text": "SALE 5O% OFF", "confidence": 0.95}]

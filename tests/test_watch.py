@@ -72,8 +72,11 @@ def test_watched_folder_is_indexed_served_and_follows_deletions(models_dir, samp
         wait_for(lambda: _drained(base, 2), 120, proc, log)
         index_id, videos = _listing(base)
         assert set(videos) == {"cat_coffee.mp4", "rocket.mp4"}
-        result = httpx.post(f"{base}/v1.2/classify", json={"video_ids": [videos["cat_coffee.mp4"]],
-                                                           "options": ["visual"], "classes": CLASSES}, timeout=60)
+        result = httpx.post(
+            f"{base}/v1.2/classify",
+            json={"video_ids": [videos["cat_coffee.mp4"]], "options": ["visual"], "classes": CLASSES},
+            timeout=60,
+        )
         assert result.status_code == 200, result.text
         assert [c["name"] for c in result.json()["data"][0]["classes"]] == ["cat"]
         text = log.read_text()
@@ -82,8 +85,11 @@ def test_watched_folder_is_indexed_served_and_follows_deletions(models_dir, samp
         (folder / "rocket.mp4").unlink()
         wait_for(lambda: set(_listing(base)[1]) == {"cat_coffee.mp4"}, 30, proc, log)
         assert health(base)["videos"] == 1
-        gone = httpx.post(f"{base}/v1.2/classify", json={"video_ids": [videos["rocket.mp4"]], "options": ["visual"],
-                                                         "classes": CLASSES}, timeout=60)
+        gone = httpx.post(
+            f"{base}/v1.2/classify",
+            json={"video_ids": [videos["rocket.mp4"]], "options": ["visual"], "classes": CLASSES},
+            timeout=60,
+        )
         assert gone.status_code == 404 and gone.json()["code"] == "resource_not_exist"
 
 
@@ -96,8 +102,12 @@ def test_kill_9_mid_index_then_restart_indexes_every_file_once(models_dir, sampl
     fast = ("--poll-interval", "0.2", "--settle", "0.2", "--ready-timeout", "0.5")
     with watching(folder, shared_cache, *fast) as (proc, base):
         # killed once a file is done and the next one is being indexed (its work not yet stored)
-        wait_for(lambda: (jobs := _job_states(home / "edge.sqlite")).get("done", 0) >= 1 and jobs.get("running") == 1,
-                 120, proc, log)
+        wait_for(
+            lambda: (jobs := _job_states(home / "edge.sqlite")).get("done", 0) >= 1 and jobs.get("running") == 1,
+            120,
+            proc,
+            log,
+        )
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     done_before_kill = _events(log, "indexed")
@@ -105,8 +115,11 @@ def test_kill_9_mid_index_then_restart_indexes_every_file_once(models_dir, sampl
 
     with watching(folder, shared_cache, *fast) as (proc, base):
         # Work is left over (at most three of four videos were done): an unknown id waits, then hears why.
-        early = httpx.post(f"{base}/v1.2/classify", json={"video_ids": ["0" * 24], "options": ["visual"],
-                                                          "classes": CLASSES}, timeout=60)
+        early = httpx.post(
+            f"{base}/v1.2/classify",
+            json={"video_ids": ["0" * 24], "options": ["visual"], "classes": CLASSES},
+            timeout=60,
+        )
         assert early.status_code == 404 and "still in progress" in early.json()["message"], early.text
         wait_for(lambda: _drained(base, 4), 180, proc, log)
         assert len(_listing(base)[1]) == 4
@@ -125,8 +138,9 @@ def test_kill_9_mid_index_then_restart_indexes_every_file_once(models_dir, sampl
         video_ids = [r[0] for r in db.execute("SELECT video_id FROM videos")]
         assert sorted(video_ids) == sorted(v for _, _, v in files) and len(set(video_ids)) == 4
         # the default sources: one row per video and source
-        per_source = db.execute("SELECT source, COUNT(*), COUNT(DISTINCT video_id) FROM segments GROUP BY source "
-                                "ORDER BY source").fetchall()
+        per_source = db.execute(
+            "SELECT source, COUNT(*), COUNT(DISTINCT video_id) FROM segments GROUP BY source ORDER BY source"
+        ).fetchall()
         assert per_source == [("conversation", 4, 4), ("text_in_video", 4, 4), ("visual", 4, 4)]
         assert db.execute("SELECT DISTINCT state FROM jobs").fetchall() == [("done",)]
     finally:
@@ -140,7 +154,7 @@ def test_file_still_being_written_waits_and_sigterm_stops_cleanly(models_dir, sa
         growing = folder.resolve() / "growing.mp4"
         with growing.open("wb") as out:  # arrives in pieces, like a copy over the LAN
             for piece in range(6):
-                out.write(data[piece * len(data) // 6:(piece + 1) * len(data) // 6])
+                out.write(data[piece * len(data) // 6 : (piece + 1) * len(data) // 6])
                 out.flush()
                 # The next piece comes only once the scanner has seen this one (and restarted its settle clock), so
                 # every partial size is seen however slowly the loaded machine runs either side; then the partial

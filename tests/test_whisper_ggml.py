@@ -24,8 +24,13 @@ BPE = ["!", "Ġthe", "Ċ", "Ã©", "Ã"]
 BPE_BYTES = [b"!", b" the", b"\n", "é".encode(), b"\xc3"]
 SPECIALS = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>"]
 N_VOCAB = len(BPE) + len(SPECIALS)
-_CODES = {np.dtype(np.float32): 0, np.dtype(np.int8): 1, np.dtype(np.int16): 2, np.dtype(np.int32): 3,
-          np.dtype(np.float16): 4}
+_CODES = {
+    np.dtype(np.float32): 0,
+    np.dtype(np.int8): 1,
+    np.dtype(np.int16): 2,
+    np.dtype(np.int32): 3,
+    np.dtype(np.float16): 4,
+}
 
 
 class BF16(np.ndarray):
@@ -37,8 +42,9 @@ def _string(s: str) -> bytes:
     return struct.pack("<H", len(raw)) + raw
 
 
-def write_ct2(path: Path, variables: dict, aliases: dict | None = None, version: int = 6,
-              spec: str = "WhisperSpec") -> Path:
+def write_ct2(
+    path: Path, variables: dict, aliases: dict | None = None, version: int = 6, spec: str = "WhisperSpec"
+) -> Path:
     """The CT2 binary layout: header, variables (name, rank, dims, dtype, byte count, data), alias table."""
     out = [struct.pack("<I", version), _string(spec), struct.pack("<II", 3, len(variables))]
     for name, arr in variables.items():
@@ -46,8 +52,12 @@ def write_ct2(path: Path, variables: dict, aliases: dict | None = None, version:
             code, data = 5, (np.asarray(arr, np.float32).view(np.uint32) >> 16).astype("<u2").tobytes()
         else:
             code, data = _CODES[arr.dtype], np.ascontiguousarray(arr).tobytes()
-        out += [_string(name), struct.pack(f"<B{arr.ndim}I", arr.ndim, *arr.shape), struct.pack("<BI", code, len(data)),
-                data]
+        out += [
+            _string(name),
+            struct.pack(f"<B{arr.ndim}I", arr.ndim, *arr.shape),
+            struct.pack("<BI", code, len(data)),
+            data,
+        ]
     aliases = aliases or {}
     out.append(struct.pack("<I", len(aliases)))
     out += [_string(a) + _string(t) for a, t in aliases.items()]
@@ -72,8 +82,11 @@ def tiny_variables(seed: int = 0) -> dict[str, np.ndarray]:
     def norm(prefix):
         return {f"{prefix}/gamma": f16(n), f"{prefix}/beta": f16(n)}
 
-    v = {"decoder/activation": np.array(1, np.int8), "decoder/alignment_heads": np.array(3, np.int16),
-         "decoder/embeddings/weight": f16(N_VOCAB, n)}
+    v = {
+        "decoder/activation": np.array(1, np.int8),
+        "decoder/alignment_heads": np.array(3, np.int16),
+        "decoder/embeddings/weight": f16(N_VOCAB, n),
+    }
     for i in range(DEC_LAYERS):
         p = f"decoder/layer_{i}"
         v.update(norm(f"{p}/attention/layer_norm"))
@@ -119,19 +132,33 @@ def write_vocabulary(path: Path) -> Path:
 
 
 def build_tiny(tmp: Path, variables: dict | None = None, aliases: dict | None = TIED) -> tuple[Path, Path]:
-    return (write_ct2(tmp / "model.bin", tiny_variables() if variables is None else variables, aliases),
-            write_vocabulary(tmp / "vocabulary.txt"))
+    return (
+        write_ct2(tmp / "model.bin", tiny_variables() if variables is None else variables, aliases),
+        write_vocabulary(tmp / "vocabulary.txt"),
+    )
 
 
 # --- an independent reader of the ggml file ---------------------------------------------------------------
 
-HPARAMS = ["n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer", "n_text_ctx",
-           "n_text_state", "n_text_head", "n_text_layer", "n_mels", "ftype"]
+HPARAMS = [
+    "n_vocab",
+    "n_audio_ctx",
+    "n_audio_state",
+    "n_audio_head",
+    "n_audio_layer",
+    "n_text_ctx",
+    "n_text_state",
+    "n_text_head",
+    "n_text_layer",
+    "n_mels",
+    "ftype",
+]
 
 
 def read_ggml(path: Path, data: bool = True) -> dict:
     """magic, hparams, mel filters, tokens and tensors {name: (ftype, ggml dims, array in numpy order)}."""
     with open(path, "rb") as fh:
+
         def ints(k):
             return struct.unpack(f"<{k}i", fh.read(4 * k))
 
@@ -152,21 +179,31 @@ def read_ggml(path: Path, data: bool = True) -> dict:
                 fh.seek(size, 1)
                 arr = None
             tensors[name] = (ftype, dims, arr)
-    return {"magic": magic, "hparams": dict(zip(HPARAMS, hp)), "filters": filters, "tokens": tokens,
-            "tensors": tensors}
+    return {"magic": magic, "hparams": dict(zip(HPARAMS, hp)), "filters": filters, "tokens": tokens, "tensors": tensors}
 
 
 def expected_names(enc_layers: int, dec_layers: int) -> list[str]:
     """OpenAI checkpoint names in state_dict order, written out by hand."""
     attn = ["query.weight", "query.bias", "key.weight", "value.weight", "value.bias", "out.weight", "out.bias"]
     tail = ["mlp.0.weight", "mlp.0.bias", "mlp.2.weight", "mlp.2.bias", "mlp_ln.weight", "mlp_ln.bias"]
-    names = ["encoder.positional_embedding", "encoder.conv1.weight", "encoder.conv1.bias",
-             "encoder.conv2.weight", "encoder.conv2.bias"]
+    names = [
+        "encoder.positional_embedding",
+        "encoder.conv1.weight",
+        "encoder.conv1.bias",
+        "encoder.conv2.weight",
+        "encoder.conv2.bias",
+    ]
     for i in range(enc_layers):
         b = f"encoder.blocks.{i}"
-        names += [f"{b}.attn.{a}" for a in attn] + [f"{b}.attn_ln.weight", f"{b}.attn_ln.bias"] + [f"{b}.{t}" for t in tail]
-    names += ["encoder.ln_post.weight", "encoder.ln_post.bias", "decoder.positional_embedding",
-              "decoder.token_embedding.weight"]
+        names += (
+            [f"{b}.attn.{a}" for a in attn] + [f"{b}.attn_ln.weight", f"{b}.attn_ln.bias"] + [f"{b}.{t}" for t in tail]
+        )
+    names += [
+        "encoder.ln_post.weight",
+        "encoder.ln_post.bias",
+        "decoder.positional_embedding",
+        "decoder.token_embedding.weight",
+    ]
     for i in range(dec_layers):
         b = f"decoder.blocks.{i}"
         names += [f"{b}.attn.{a}" for a in attn] + [f"{b}.attn_ln.weight", f"{b}.attn_ln.bias"]
@@ -185,13 +222,23 @@ def tiny(tmp_path_factory):
 
 # --- the converter ------------------------------------------------------------------------------------
 
+
 def test_header_and_hparams(tiny):
     _, g, _ = tiny
     assert g["magic"] == 0x67676D6C
-    assert g["hparams"] == {"n_vocab": N_VOCAB, "n_audio_ctx": AUDIO_CTX, "n_audio_state": N_STATE,
-                            "n_audio_head": N_HEADS, "n_audio_layer": ENC_LAYERS, "n_text_ctx": TEXT_CTX,
-                            "n_text_state": N_STATE, "n_text_head": N_HEADS, "n_text_layer": DEC_LAYERS,
-                            "n_mels": N_MELS, "ftype": 1}
+    assert g["hparams"] == {
+        "n_vocab": N_VOCAB,
+        "n_audio_ctx": AUDIO_CTX,
+        "n_audio_state": N_STATE,
+        "n_audio_head": N_HEADS,
+        "n_audio_layer": ENC_LAYERS,
+        "n_text_ctx": TEXT_CTX,
+        "n_text_state": N_STATE,
+        "n_text_head": N_HEADS,
+        "n_text_layer": DEC_LAYERS,
+        "n_mels": N_MELS,
+        "ftype": 1,
+    }
     assert g["filters"].shape == (N_MELS, 201) and np.array_equal(g["filters"], mel_filters())
 
 
@@ -227,16 +274,18 @@ def test_tensor_values_come_from_the_right_ct2_slices(tiny):
     n = N_STATE
     qkv = v["decoder/layer_1/self_attention/linear_0/weight"]
     for i, part in enumerate(["query", "key", "value"]):
-        assert np.array_equal(t[f"decoder.blocks.1.attn.{part}.weight"], qkv[i * n:(i + 1) * n])
+        assert np.array_equal(t[f"decoder.blocks.1.attn.{part}.weight"], qkv[i * n : (i + 1) * n])
     bias = v["encoder/layer_0/self_attention/linear_0/bias"]
     assert np.array_equal(t["encoder.blocks.0.attn.query.bias"], bias[:n].astype(np.float32))
-    assert np.array_equal(t["encoder.blocks.0.attn.value.bias"], bias[2 * n:].astype(np.float32))
+    assert np.array_equal(t["encoder.blocks.0.attn.value.bias"], bias[2 * n :].astype(np.float32))
     kv = v["decoder/layer_0/attention/linear_1/weight"]
     assert np.array_equal(t["decoder.blocks.0.cross_attn.key.weight"], kv[:n])
     assert np.array_equal(t["decoder.blocks.0.cross_attn.value.weight"], kv[n:])
     assert np.array_equal(t["decoder.blocks.0.cross_attn.value.bias"], v["decoder/layer_0/attention/linear_1/bias"][n:])
     assert np.array_equal(t["decoder.blocks.0.cross_attn.query.weight"], v["decoder/layer_0/attention/linear_0/weight"])
-    assert np.array_equal(t["encoder.blocks.0.mlp.0.weight"], v["encoder/layer_0/ffn/linear_0/weight"].astype(np.float16))
+    assert np.array_equal(
+        t["encoder.blocks.0.mlp.0.weight"], v["encoder/layer_0/ffn/linear_0/weight"].astype(np.float16)
+    )
     assert np.array_equal(t["encoder.blocks.0.mlp_ln.weight"], v["encoder/layer_0/ffn/layer_norm/gamma"])
     assert np.array_equal(t["encoder.ln_post.bias"], v["encoder/layer_norm/beta"])
     assert np.array_equal(t["decoder.ln.weight"], [0.5, -1.25, 2.0, 3.5, -0.125, 1.0, 0.75, -2.5])  # from bfloat16
@@ -264,12 +313,15 @@ def test_conversion_is_deterministic_and_a_tied_copy_is_accepted(tmp_path, tiny)
     assert (tmp_path / "again.bin").read_bytes() == first.read_bytes()
 
 
-@pytest.mark.parametrize("case, message", [
-    ("untied projection", "not tied"),
-    ("key bias", "key has a bias"),
-    ("no heads", "num_heads"),
-    ("no decoder", "no variable"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("untied projection", "not tied"),
+        ("key bias", "key has a bias"),
+        ("no heads", "num_heads"),
+        ("no decoder", "no variable"),
+    ],
+)
 def test_models_whisper_cpp_cannot_represent_are_refused(tmp_path, case, message):
     v = tiny_variables()
     if case == "untied projection":
@@ -311,6 +363,7 @@ def test_vocabulary_without_endoftext_is_refused(tmp_path):
 
 # --- mel filters ----------------------------------------------------------------------------------------
 
+
 def _slaney_mel_to_hz(mel: np.ndarray) -> np.ndarray:
     """Slaney: 200/3 Hz per mel up to 1 kHz (mel 15), then a factor 6.4 every 27 mels."""
     return np.where(mel < 15, mel * 200 / 3, 1000 * 6.4 ** ((mel - 15) / 27))
@@ -328,7 +381,7 @@ def test_mel_filters_are_slaney_triangles():
         assert edges[i] < bins[support[0]] and bins[support[-1]] < edges[i + 2]
         peak = int(np.argmax(row))
         assert peak in (np.floor(edges[i + 1] / 40), np.ceil(edges[i + 1] / 40)), f"filter {i} peaks at {peak * 40} Hz"
-        rise, fall = np.diff(row[support[0]:peak + 1]), np.diff(row[peak:support[-1] + 1])
+        rise, fall = np.diff(row[support[0] : peak + 1]), np.diff(row[peak : support[-1] + 1])
         assert (rise >= 0).all() and (fall <= 0).all(), f"filter {i} is not triangular"
         # Slaney norm: unit area in Hz, i.e. peak height 2 / (upper edge - lower edge)
         assert row.max() <= 2 / (edges[i + 2] - edges[i]) * (1 + 1e-6)
@@ -336,8 +389,10 @@ def test_mel_filters_are_slaney_triangles():
     assert np.flatnonzero(f[0]).tolist() == [1] and int(np.argmax(f[79])) * 40 == 7680
     # Bit-identical to OpenAI's whisper/assets/mel_filters.npz["mel_80"] (librosa), which the official
     # converter writes: sha256 of its float32 little-endian bytes.
-    assert hashlib.sha256(f.astype("<f4").tobytes()).hexdigest() == \
-        "4f2701b1d287d74a0dc9871026e9519d98cb76426615f2539b0d151a0ae4ec2e"
+    assert (
+        hashlib.sha256(f.astype("<f4").tobytes()).hexdigest()
+        == "4f2701b1d287d74a0dc9871026e9519d98cb76426615f2539b0d151a0ae4ec2e"
+    )
 
 
 # --- the real file in the model store, run by whisper.cpp -----------------------------------------------
@@ -356,9 +411,19 @@ def store_ggml(models_dir) -> Path:
 def test_store_file_has_the_official_layout(store_ggml):
     assert store_ggml.stat().st_size == BASE_SIZE
     g = read_ggml(store_ggml, data=False)
-    assert g["hparams"] == {"n_vocab": 51865, "n_audio_ctx": 1500, "n_audio_state": 512, "n_audio_head": 8,
-                            "n_audio_layer": 6, "n_text_ctx": 448, "n_text_state": 512, "n_text_head": 8,
-                            "n_text_layer": 6, "n_mels": 80, "ftype": 1}
+    assert g["hparams"] == {
+        "n_vocab": 51865,
+        "n_audio_ctx": 1500,
+        "n_audio_state": 512,
+        "n_audio_head": 8,
+        "n_audio_layer": 6,
+        "n_text_ctx": 448,
+        "n_text_state": 512,
+        "n_text_head": 8,
+        "n_text_layer": 6,
+        "n_mels": 80,
+        "ftype": 1,
+    }
     assert len(g["tokens"]) == 50257 and g["tokens"][:2] == [b"!", b'"'] and g["tokens"][264] == b" the"
     assert list(g["tensors"]) == expected_names(6, 6)
 
@@ -369,19 +434,29 @@ def test_whisper_cpp_transcribes_speech_with_dtw_word_times(store_ggml):
     from speech_media import speak
 
     audio = speak(SENTENCE)
-    model = Model(str(store_ggml), redirect_whispercpp_logs_to=None, n_threads=2, language="en",
-                           print_progress=False,
-                           context_params={"flash_attn": False, "dtw_token_timestamps": True,  # DTW needs it off
-                                           "dtw_aheads_preset": pw.whisper_alignment_heads_preset.WHISPER_AHEADS_BASE})
+    model = Model(
+        str(store_ggml),
+        redirect_whispercpp_logs_to=None,
+        n_threads=2,
+        language="en",
+        print_progress=False,
+        context_params={
+            "flash_attn": False,
+            "dtw_token_timestamps": True,  # DTW needs it off
+            "dtw_aheads_preset": pw.whisper_alignment_heads_preset.WHISPER_AHEADS_BASE,
+        },
+    )
     segments = model.transcribe(audio)
     words = re.findall(r"[a-z]+", " ".join(s.text for s in segments).lower())
     expected = re.findall(r"[a-z]+", SENTENCE.lower())
     assert sum(w in words for w in expected) >= 0.8 * len(expected), words
     # DTW token times (10 ms units): present, in order, inside the audio
     eot = pw.whisper_token_eot(model._ctx)
-    times = [pw.whisper_full_get_token_data(model._ctx, i, j).t_dtw
-             for i in range(pw.whisper_full_n_segments(model._ctx))
-             for j in range(pw.whisper_full_n_tokens(model._ctx, i))
-             if pw.whisper_full_get_token_id(model._ctx, i, j) < eot]
+    times = [
+        pw.whisper_full_get_token_data(model._ctx, i, j).t_dtw
+        for i in range(pw.whisper_full_n_segments(model._ctx))
+        for j in range(pw.whisper_full_n_tokens(model._ctx, i))
+        if pw.whisper_full_get_token_id(model._ctx, i, j) < eot
+    ]
     assert len(times) >= len(expected) and min(times) >= 0
     assert times == sorted(times) and max(times) <= len(audio) / 160 + 10

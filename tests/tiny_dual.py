@@ -26,8 +26,14 @@ CONTEXT_LENGTH = 16
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 COLOURS = {
-    "red": (1, 0, 0), "green": (0, 1, 0), "blue": (0, 0, 1), "yellow": (1, 1, 0),
-    "cyan": (0, 1, 1), "magenta": (1, 0, 1), "white": (1, 1, 1), "black": (0, 0, 0),
+    "red": (1, 0, 0),
+    "green": (0, 1, 0),
+    "blue": (0, 0, 1),
+    "yellow": (1, 1, 0),
+    "cyan": (0, 1, 1),
+    "magenta": (1, 0, 1),
+    "white": (1, 1, 1),
+    "black": (0, 0, 0),
 }
 SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
 OTHER_WORDS = ["a", "photo", "of", "the", "dog", "sky", "car"]
@@ -59,15 +65,18 @@ def _image_model(path: Path, proj: np.ndarray) -> None:
     nodes = [
         helper.make_node("ReduceMean", ["pixel_values"], ["avg"], axes=[2, 3], keepdims=0),
         helper.make_node("Mul", ["avg", "std"], ["scaled"]),
-        helper.make_node("Add", ["scaled", "mean"], ["rgb"]),     # back to [0, 1] RGB
+        helper.make_node("Add", ["scaled", "mean"], ["rgb"]),  # back to [0, 1] RGB
         helper.make_node("Sub", ["rgb", "half"], ["centred"]),
         helper.make_node("MatMul", ["centred", "w"], ["projected"]),
         helper.make_node("Add", ["projected", "bias"], ["image_embeds"]),
     ]
     graph = helper.make_graph(
-        nodes, "tiny_image",
+        nodes,
+        "tiny_image",
         [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, IMAGE_SIZE, IMAGE_SIZE])],
-        [helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["batch", DIM])], consts)
+        [helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["batch", DIM])],
+        consts,
+    )
     _save(graph, path)
 
 
@@ -83,7 +92,7 @@ def _text_model(path: Path, proj: np.ndarray, vocab: dict[str, int]) -> None:
         numpy_helper.from_array(np.float32(1.0), "one"),
     ]
     nodes = [
-        helper.make_node("Gather", ["table", "input_ids"], ["tokens"]),            # [N, L, DIM]
+        helper.make_node("Gather", ["table", "input_ids"], ["tokens"]),  # [N, L, DIM]
         helper.make_node("Cast", ["attention_mask"], ["maskf"], to=TensorProto.FLOAT),
         helper.make_node("Unsqueeze", ["maskf", "last_axis"], ["mask3"]),
         helper.make_node("Mul", ["tokens", "mask3"], ["kept"]),
@@ -93,10 +102,15 @@ def _text_model(path: Path, proj: np.ndarray, vocab: dict[str, int]) -> None:
         helper.make_node("Div", ["total", "safe_count"], ["text_embeds"]),
     ]
     graph = helper.make_graph(
-        nodes, "tiny_text",
-        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
-         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"])],
-        [helper.make_tensor_value_info("text_embeds", TensorProto.FLOAT, ["batch", DIM])], consts)
+        nodes,
+        "tiny_text",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"]),
+        ],
+        [helper.make_tensor_value_info("text_embeds", TensorProto.FLOAT, ["batch", DIM])],
+        consts,
+    )
     _save(graph, path)
 
 
@@ -106,7 +120,8 @@ def _tokenizer(path: Path) -> dict[str, int]:
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.post_processor = processors.TemplateProcessing(
-        single="<bos> $A <eos>", special_tokens=[("<bos>", vocab["<bos>"]), ("<eos>", vocab["<eos>"])])
+        single="<bos> $A <eos>", special_tokens=[("<bos>", vocab["<bos>"]), ("<eos>", vocab["<eos>"])]
+    )
     tok.save(str(path))
     return vocab
 
@@ -119,13 +134,27 @@ def build_tiny_dual_bundle(directory: Path) -> Path:
     _image_model(directory / "image.onnx", proj)
     _text_model(directory / "text.onnx", proj, vocab)
     manifest = {
-        "format": 1, "kind": "dual_encoder", "name": "tiny-colour", "family": "clip",
+        "format": 1,
+        "kind": "dual_encoder",
+        "name": "tiny-colour",
+        "family": "clip",
         "files": {name: sha256_file(directory / name) for name in ("image.onnx", "text.onnx", "tokenizer.json")},
-        "image": {"input": "pixel_values", "output": "image_embeds", "size": IMAGE_SIZE,
-                  "resize": "shortest_side_center_crop", "interpolation": "bicubic",
-                  "mean": list(CLIP_MEAN), "std": list(CLIP_STD)},
-        "text": {"inputs": ["input_ids", "attention_mask"], "output": "text_embeds",
-                 "context_length": CONTEXT_LENGTH, "pad_id": vocab["<pad>"], "lowercase": True},
+        "image": {
+            "input": "pixel_values",
+            "output": "image_embeds",
+            "size": IMAGE_SIZE,
+            "resize": "shortest_side_center_crop",
+            "interpolation": "bicubic",
+            "mean": list(CLIP_MEAN),
+            "std": list(CLIP_STD),
+        },
+        "text": {
+            "inputs": ["input_ids", "attention_mask"],
+            "output": "text_embeds",
+            "context_length": CONTEXT_LENGTH,
+            "pad_id": vocab["<pad>"],
+            "lowercase": True,
+        },
         "calibration": CALIBRATION,
     }
     (directory / "bundle.json").write_text(json.dumps(manifest, indent=2))

@@ -68,8 +68,11 @@ def tools_venv(cache_dir: Path, requirements: list[str]) -> Path:
     start = time.monotonic()
     cache_dir.mkdir(parents=True, exist_ok=True)
     _run([_tools_python(), "-m", "venv", str(venv)], "creating the tools venv")
-    _run([str(python), "-m", "pip", "install", "--no-input", "--only-binary=:all:", *requirements],
-         "installing the conversion tools", log_path=cache_dir / f"tools-{key}-pip.log")
+    _run(
+        [str(python), "-m", "pip", "install", "--no-input", "--only-binary=:all:", *requirements],
+        "installing the conversion tools",
+        log_path=cache_dir / f"tools-{key}-pip.log",
+    )
     marker.write_text(json.dumps(requirements))
     log.info("event=tools_venv action=created path=%s seconds=%.1f", venv, time.monotonic() - start)
     return python
@@ -118,6 +121,8 @@ def check_probe(model: Path, probe: dict) -> None:
         for key, target in want.items():
             if not np.isclose(got[key], target, rtol=probe["rtol"], atol=probe["atol"]):
                 what = "sum" if key == "sum" else f"[{key}]"
-                raise IntegrityError(f"converted model {model} does not match the vetted conversion: "
-                                     f"output {name}{what} is {got[key]:.6g}, expected {target:.6g}")
+                raise IntegrityError(
+                    f"converted model {model} does not match the vetted conversion: "
+                    f"output {name}{what} is {got[key]:.6g}, expected {target:.6g}"
+                )
     log.info("event=probe file=%s result=ok", model)

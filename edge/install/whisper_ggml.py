@@ -26,8 +26,8 @@ _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16, 5
 _F32_2D = {"encoder.conv1.bias", "encoder.conv2.bias", "encoder.positional_embedding", "decoder.positional_embedding"}
 
 
-
 # --- CTranslate2 model.bin --------------------------------------------------------------------------
+
 
 def read_ct2(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """(variables, aliases) of a CT2 model.bin. Arrays are read-only views of a memory map, not copies;
@@ -48,7 +48,7 @@ def read_ct2(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         if n == 0 or pos + n > len(buf) or buf[pos + n - 1] != 0:
             raise ConversionError(f"{path}: bad string at byte {pos - 2}")
         pos += n
-        return buf[pos - n:pos - 1].decode("utf-8")
+        return buf[pos - n : pos - 1].decode("utf-8")
 
     try:
         (version,) = take("I")
@@ -95,6 +95,7 @@ def read_ct2(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
 
 # --- mel filters: librosa.filters.mel(sr, n_fft, n_mels), Slaney scale and norm -----------------------
 
+
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
     """Slaney's mel scale: linear (200/3 Hz per mel) below 1 kHz, logarithmic above."""
     hz = np.asarray(hz, dtype=np.float64)
@@ -124,6 +125,7 @@ def mel_filters(sr: int = 16000, n_fft: int = 400, n_mels: int = 80) -> np.ndarr
 
 # --- tokenizer ----------------------------------------------------------------------------------------
 
+
 def _byte_decoder() -> dict[str, int]:
     """GPT-2's byte-level BPE shows each byte as a printable character; this maps them back to bytes."""
     shown = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
@@ -142,12 +144,13 @@ def bpe_tokens(vocabulary: Path) -> list[bytes]:
         raise ConversionError(f"{vocabulary}: no <|endoftext|>; not a Whisper vocabulary")
     decode = _byte_decoder()
     try:
-        return [bytes(decode[c] for c in token) for token in lines[:lines.index("<|endoftext|>")]]
+        return [bytes(decode[c] for c in token) for token in lines[: lines.index("<|endoftext|>")]]
     except KeyError as exc:
         raise ConversionError(f"{vocabulary}: {exc} is not a byte-level BPE character") from None
 
 
 # --- tensors ------------------------------------------------------------------------------------------
+
 
 def _layers(variables: dict, stack: str) -> int:
     return len({m.group(1) for name in variables if (m := re.match(rf"{stack}/layer_(\d+)/", name))})
@@ -156,12 +159,12 @@ def _layers(variables: dict, stack: str) -> int:
 def _split_fused(w: np.ndarray, b: np.ndarray | None, parts: list[str], n: int, prefix: str):
     """CT2 fuses q/k/v (or k/v) into one linear; OpenAI's key has no bias, so its CT2 slot must be zero."""
     for i, part in enumerate(parts):
-        yield f"{prefix}.{part}.weight", w[i * n:(i + 1) * n]
+        yield f"{prefix}.{part}.weight", w[i * n : (i + 1) * n]
         if part == "key":
-            if b is not None and np.any(b[i * n:(i + 1) * n]):
+            if b is not None and np.any(b[i * n : (i + 1) * n]):
                 raise ConversionError(f"{prefix}.key has a bias; whisper.cpp has no place for it")
         elif b is not None:
-            yield f"{prefix}.{part}.bias", b[i * n:(i + 1) * n]
+            yield f"{prefix}.{part}.bias", b[i * n : (i + 1) * n]
 
 
 def _linear(v: dict, ct2: str, name: str):
@@ -193,8 +196,13 @@ def openai_tensors(v: dict[str, np.ndarray]):
         ct2, oa = f"decoder/layer_{i}", f"decoder.blocks.{i}"
         yield from _self_attention(v, ct2, oa, m)
         yield from _linear(v, f"{ct2}/attention/linear_0", f"{oa}.cross_attn.query")
-        yield from _split_fused(v[f"{ct2}/attention/linear_1/weight"], v.get(f"{ct2}/attention/linear_1/bias"),
-                                ["key", "value"], m, f"{oa}.cross_attn")
+        yield from _split_fused(
+            v[f"{ct2}/attention/linear_1/weight"],
+            v.get(f"{ct2}/attention/linear_1/bias"),
+            ["key", "value"],
+            m,
+            f"{oa}.cross_attn",
+        )
         yield from _linear(v, f"{ct2}/attention/linear_2", f"{oa}.cross_attn.out")
         yield from _norm(v, f"{ct2}/attention/layer_norm", f"{oa}.cross_attn_ln")
         yield from _ffn(v, ct2, oa)
@@ -202,8 +210,13 @@ def openai_tensors(v: dict[str, np.ndarray]):
 
 
 def _self_attention(v: dict, ct2: str, oa: str, state: int):
-    yield from _split_fused(v[f"{ct2}/self_attention/linear_0/weight"], v.get(f"{ct2}/self_attention/linear_0/bias"),
-                            ["query", "key", "value"], state, f"{oa}.attn")
+    yield from _split_fused(
+        v[f"{ct2}/self_attention/linear_0/weight"],
+        v.get(f"{ct2}/self_attention/linear_0/bias"),
+        ["query", "key", "value"],
+        state,
+        f"{oa}.attn",
+    )
     yield from _linear(v, f"{ct2}/self_attention/linear_1", f"{oa}.attn.out")
     yield from _norm(v, f"{ct2}/self_attention/layer_norm", f"{oa}.attn_ln")
 
@@ -220,17 +233,23 @@ def hparams(v: dict[str, np.ndarray]) -> dict[str, int]:
             raise ConversionError(f"no {stack}/num_heads in the model")
         return int(v[f"{stack}/num_heads"])
 
-    return {"n_vocab": v["decoder/embeddings/weight"].shape[0],
-            "n_audio_ctx": v["encoder/position_encodings/encodings"].shape[0],
-            "n_audio_state": v["encoder/conv1/weight"].shape[0], "n_audio_head": heads("encoder"),
-            "n_audio_layer": _layers(v, "encoder"),
-            "n_text_ctx": v["decoder/position_encodings/encodings"].shape[0],
-            "n_text_state": v["decoder/embeddings/weight"].shape[1], "n_text_head": heads("decoder"),
-            "n_text_layer": _layers(v, "decoder"),
-            "n_mels": v["encoder/conv1/weight"].shape[1], "ftype": 1}
+    return {
+        "n_vocab": v["decoder/embeddings/weight"].shape[0],
+        "n_audio_ctx": v["encoder/position_encodings/encodings"].shape[0],
+        "n_audio_state": v["encoder/conv1/weight"].shape[0],
+        "n_audio_head": heads("encoder"),
+        "n_audio_layer": _layers(v, "encoder"),
+        "n_text_ctx": v["decoder/position_encodings/encodings"].shape[0],
+        "n_text_state": v["decoder/embeddings/weight"].shape[1],
+        "n_text_head": heads("decoder"),
+        "n_text_layer": _layers(v, "decoder"),
+        "n_mels": v["encoder/conv1/weight"].shape[1],
+        "ftype": 1,
+    }
 
 
 # --- ggml output --------------------------------------------------------------------------------------
+
 
 def convert_ct2(model_bin: Path, vocabulary: Path, out: Path, quant: str | None = None) -> None:
     """Write whisper.cpp's ggml (f16) file for a CT2 Whisper model, as convert-pt-to-ggml.py would; with `quant`
@@ -238,8 +257,11 @@ def convert_ct2(model_bin: Path, vocabulary: Path, out: Path, quant: str | None 
     float32 tensors and the 3-D convolution kernels stay as they are: whisper.cpp expects them so)."""
     v, _ = read_ct2(model_bin)
     proj = v.get("decoder/projection/weight")
-    if proj is not None and proj is not v["decoder/embeddings/weight"] and not np.array_equal(
-            proj, v["decoder/embeddings/weight"]):
+    if (
+        proj is not None
+        and proj is not v["decoder/embeddings/weight"]
+        and not np.array_equal(proj, v["decoder/embeddings/weight"])
+    ):
         raise ConversionError("decoder projection is not tied to the token embedding; whisper.cpp ties them")
     try:
         hp = hparams(v)
@@ -269,8 +291,10 @@ def convert_ct2(model_bin: Path, vocabulary: Path, out: Path, quant: str | None 
             fh.write(struct.pack(f"<3i{data.ndim}i", data.ndim, len(encoded), kind, *data.shape[::-1]))
             fh.write(encoded)
             if quantised:  # from the float16 weights, as whisper.cpp's quantize reads them; in slices of rows
-                fh.writelines(QUANTIZE[quant](np.asarray(data[row:row + 4096], np.float16))
-                              for row in range(0, data.shape[0], 4096))
+                fh.writelines(
+                    QUANTIZE[quant](np.asarray(data[row : row + 4096], np.float16))
+                    for row in range(0, data.shape[0], 4096)
+                )
             else:
                 fh.write(memoryview(np.ascontiguousarray(data, dtype="<f2" if f16 else "<f4")).cast("B"))
 

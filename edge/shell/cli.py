@@ -91,8 +91,11 @@ def main(ctx: click.Context, verbose: bool) -> None:
     Results are JSON on stdout; progress and logs on stderr. Exit codes: 0 success, 1 some inputs failed
     (the rest were processed), 2 bad request (stdout holds the API's error body), 3 models missing or corrupt.
     """
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -103,16 +106,36 @@ def main(ctx: click.Context, verbose: bool) -> None:
 @main.command("index")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--name", help="Name of the index (for /classify/bulk) a folder joins; default: the folder's name.")
-@click.option("--cluster", metavar="ADDRESS", help="Extract on a Ray cluster: auto (the one running on this machine), "
-              "ray://HOST:PORT or HOST:PORT; needs pip install 'edge[cluster]'.")
+@click.option(
+    "--cluster",
+    metavar="ADDRESS",
+    help="Extract on a Ray cluster: auto (the one running on this machine), "
+    "ray://HOST:PORT or HOST:PORT; needs pip install 'edge[cluster]'.",
+)
 @click.option("--workers", type=click.IntRange(1), help="Ray workers (default: one per GPU, else one per 2 CPUs).")
-@click.option("--attempts", type=click.IntRange(1), default=3, show_default=True,
-              help="Tries per file when Ray workers die on it.")
-@click.option("--worker-models", metavar="DIR", help="The model store's path on the Ray workers (a shared or imported "
-              "copy; default: their EDGE_MODELS_DIR); verified against this machine's.")
+@click.option(
+    "--attempts",
+    type=click.IntRange(1),
+    default=3,
+    show_default=True,
+    help="Tries per file when Ray workers die on it.",
+)
+@click.option(
+    "--worker-models",
+    metavar="DIR",
+    help="The model store's path on the Ray workers (a shared or imported "
+    "copy; default: their EDGE_MODELS_DIR); verified against this machine's.",
+)
 @click.pass_obj
-def index_cmd(obj: _Context, paths: tuple[Path, ...], name: str | None, cluster: str | None, workers: int | None,
-              attempts: int, worker_models: str | None) -> None:
+def index_cmd(
+    obj: _Context,
+    paths: tuple[Path, ...],
+    name: str | None,
+    cluster: str | None,
+    workers: int | None,
+    attempts: int,
+    worker_models: str | None,
+) -> None:
     """Register and index every video in PATHS (files, or folders searched recursively).
 
     Unchanged files are skipped, changed files re-indexed. A broken file is reported and the rest go on;
@@ -128,8 +151,9 @@ def index_cmd(obj: _Context, paths: tuple[Path, ...], name: str | None, cluster:
     from edge.progress import IndexBar, bar_logging, on_terminal
 
     if cluster:
-        report = _index_on_cluster(obj, list(paths), cluster, workers=workers, attempts=attempts,
-                                   worker_models=worker_models)
+        report = _index_on_cluster(
+            obj, list(paths), cluster, workers=workers, attempts=attempts, worker_models=worker_models
+        )
     elif on_terminal():
         bar = IndexBar()
         with bar_logging():
@@ -170,11 +194,23 @@ def videos_cmd(obj: _Context, index_id: str | None) -> None:
         roots = obj.store.index_roots(index_id)
         if roots is None:
             _fail(f"no index {index_id}", EXIT_BAD_REQUEST)
-    _emit({"videos": [{"video_id": v.video_id, "filename": v.filename, "path": v.path,
-                       **asdict(v.info), "duration": round(v.duration, 3), "evidence": obj.store.evidence(v.video_id)}
-                      for v in obj.store.videos(roots=roots)],
-           "indexes": [{"index_id": x.index_id, "name": x.name, "roots": x.roots} for x in obj.store.indexes()],
-           "failed": [{"path": p, "error": e} for p, e in obj.store.failed_files()]})
+    _emit(
+        {
+            "videos": [
+                {
+                    "video_id": v.video_id,
+                    "filename": v.filename,
+                    "path": v.path,
+                    **asdict(v.info),
+                    "duration": round(v.duration, 3),
+                    "evidence": obj.store.evidence(v.video_id),
+                }
+                for v in obj.store.videos(roots=roots)
+            ],
+            "indexes": [{"index_id": x.index_id, "name": x.name, "roots": x.roots} for x in obj.store.indexes()],
+            "failed": [{"path": p, "error": e} for p, e in obj.store.failed_files()],
+        }
+    )
 
 
 def _parse_class(text: str) -> dict:
@@ -189,21 +225,41 @@ def _parse_class(text: str) -> dict:
 @click.option("--video", "videos", multiple=True, help="A video id or a video file (indexed first if needed).")
 @click.option("--index-id", help="Classify every video of an index (like POST /classify/bulk).")
 @click.option("--class", "classes", multiple=True, metavar="'NAME: PROMPT; PROMPT'", help="A class and its prompts.")
-@click.option("--options", default=VISUAL, show_default=True, help=f"Comma-separated evidence sources: {', '.join(SOURCES)}.")
-@click.option("--conversation-option", type=click.Choice(CONVERSATION_OPTIONS), default=SEMANTIC,
-              show_default=True)
+@click.option(
+    "--options", default=VISUAL, show_default=True, help=f"Comma-separated evidence sources: {', '.join(SOURCES)}."
+)
+@click.option("--conversation-option", type=click.Choice(CONVERSATION_OPTIONS), default=SEMANTIC, show_default=True)
 @click.option("--include-clips", is_flag=True, help="List the matching clips of each class.")
 @click.option("--show-detailed-score", is_flag=True, help="Add max, average and normalized scores.")
 @click.option("--min-video-score", type=float, help="Keep a class when its score >= this (1-100; default 75).")
 @click.option("--min-clip-score", type=float, help="Keep a clip when its score >= this (1-100; default 30).")
-@click.option("--min-duration-ratio", type=float, help="Keep a class covering >= this share of the video (default 0.5).")
+@click.option(
+    "--min-duration-ratio", type=float, help="Keep a class covering >= this share of the video (default 0.5)."
+)
 @click.option("--page-limit", type=int, help="Videos per page (1-50; default 10).")
-@click.option("--thumbnails", "thumbnail_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write each clip's thumbnail (JPEG of its peak moment) under DIR and give its file:// URL.")
+@click.option(
+    "--thumbnails",
+    "thumbnail_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write each clip's thumbnail (JPEG of its peak moment) under DIR and give its file:// URL.",
+)
 @click.pass_obj
-def classify_cmd(obj: _Context, request_file, videos, index_id, classes, options, conversation_option, include_clips,
-                 show_detailed_score, min_video_score, min_clip_score, min_duration_ratio, page_limit,
-                 thumbnail_dir) -> None:
+def classify_cmd(
+    obj: _Context,
+    request_file,
+    videos,
+    index_id,
+    classes,
+    options,
+    conversation_option,
+    include_clips,
+    show_detailed_score,
+    min_video_score,
+    min_clip_score,
+    min_duration_ratio,
+    page_limit,
+    thumbnail_dir,
+) -> None:
     """Classify videos against classes of prompts; prints the first page of a v1.2 classify response.
 
     Either --request FILE with a complete body, or --video/--index-id with --class options.
@@ -217,11 +273,22 @@ def classify_cmd(obj: _Context, request_file, videos, index_id, classes, options
             _fail(error.message, EXIT_BAD_REQUEST)
         bulk = isinstance(body, dict) and "index_id" in body
     else:
-        threshold = {k: v for k, v in (("min_video_score", min_video_score), ("min_clip_score", min_clip_score),
-                                       ("min_duration_ratio", min_duration_ratio)) if v is not None}
-        body = {"options": [o.strip() for o in options.split(",") if o.strip()],
-                "conversation_option": conversation_option, "classes": [_parse_class(c) for c in classes],
-                "include_clips": include_clips, "show_detailed_score": show_detailed_score}
+        threshold = {
+            k: v
+            for k, v in (
+                ("min_video_score", min_video_score),
+                ("min_clip_score", min_clip_score),
+                ("min_duration_ratio", min_duration_ratio),
+            )
+            if v is not None
+        }
+        body = {
+            "options": [o.strip() for o in options.split(",") if o.strip()],
+            "conversation_option": conversation_option,
+            "classes": [_parse_class(c) for c in classes],
+            "include_clips": include_clips,
+            "show_detailed_score": show_detailed_score,
+        }
         if threshold:
             body["threshold"] = threshold
         if page_limit is not None:
@@ -266,8 +333,13 @@ def _clock(seconds: float) -> str:
 @main.command("transcript")
 @click.argument("video")
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True)
-@click.option("--source", type=click.Choice([CONVERSATION, TEXT_IN_VIDEO]), default=CONVERSATION,
-              show_default=True, help="What was said, or the text shown on screen.")
+@click.option(
+    "--source",
+    type=click.Choice([CONVERSATION, TEXT_IN_VIDEO]),
+    default=CONVERSATION,
+    show_default=True,
+    help="What was said, or the text shown on screen.",
+)
 @click.pass_obj
 def transcript_cmd(obj: _Context, video: str, fmt: str, source: str) -> None:
     """Print what a video says (its timed transcript) or shows as text. VIDEO: an id or a file (indexed first)."""
@@ -275,12 +347,17 @@ def transcript_cmd(obj: _Context, video: str, fmt: str, source: str) -> None:
     key = obj.edge.text.key(source)
     timed = obj.store.timed_text(video_id, source, key)
     if timed is None:
-        _fail(f"video {video_id} is not indexed for {source} with the current models; run `edge index` on it "
-              f"(EDGE_SOURCES must include {source})", EXIT_BAD_REQUEST)
+        _fail(
+            f"video {video_id} is not indexed for {source} with the current models; run `edge index` on it "
+            f"(EDGE_SOURCES must include {source})",
+            EXIT_BAD_REQUEST,
+        )
     if source == CONVERSATION:
         windows = obj.store.segments(video_id, source, key)  # the sentences semantic matching sees
-        lines = [{"start": round(float(a), 3), "end": round(float(b), 3), "text": text}
-                 for a, b, text in zip(windows.starts, windows.ends, windows.texts or [])]
+        lines = [
+            {"start": round(float(a), 3), "end": round(float(b), 3), "text": text}
+            for a, b, text in zip(windows.starts, windows.ends, windows.texts or [])
+        ]
         payload = {"video_id": video_id, "language": timed.language, "sentences": lines, "words": timed.items}
     else:
         lines = timed.items
@@ -294,8 +371,12 @@ def transcript_cmd(obj: _Context, video: str, fmt: str, source: str) -> None:
 
 @main.command("page")
 @click.argument("token")
-@click.option("--thumbnails", "thumbnail_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write each clip's thumbnail under DIR and give its file:// URL.")
+@click.option(
+    "--thumbnails",
+    "thumbnail_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write each clip's thumbnail under DIR and give its file:// URL.",
+)
 @click.pass_obj
 def page_cmd(obj: _Context, token: str, thumbnail_dir: Path | None) -> None:
     """Print the page of an earlier classify result that TOKEN names (tokens expire; see EDGE_PAGE_TTL)."""
@@ -308,8 +389,15 @@ def page_cmd(obj: _Context, token: str, thumbnail_dir: Path | None) -> None:
         _fail(exc.message, EXIT_BAD_REQUEST)
 
 
-_CONFIG_KEYS = {"host": "host", "port": "port", "api_key": "api_keys", "watch": "watches",
-                "poll_interval": "poll_interval", "settle": "settle", "ready_timeout": "ready_timeout"}
+_CONFIG_KEYS = {
+    "host": "host",
+    "port": "port",
+    "api_key": "api_keys",
+    "watch": "watches",
+    "poll_interval": "poll_interval",
+    "settle": "settle",
+    "ready_timeout": "ready_timeout",
+}
 
 
 def _load_config(ctx: click.Context, _param, path: str | None) -> None:
@@ -324,28 +412,63 @@ def _load_config(ctx: click.Context, _param, path: str | None) -> None:
         raise click.BadParameter(f"cannot read {path}: {exc}", param_hint="--config") from None
     unknown = sorted(set(config) - set(_CONFIG_KEYS))
     if unknown:
-        raise click.BadParameter(f"{path}: unknown keys {', '.join(unknown)}; known: {', '.join(_CONFIG_KEYS)}",
-                                 param_hint="--config")
+        raise click.BadParameter(
+            f"{path}: unknown keys {', '.join(unknown)}; known: {', '.join(_CONFIG_KEYS)}", param_hint="--config"
+        )
     ctx.default_map = {_CONFIG_KEYS[key]: value for key, value in config.items()}
 
 
 @main.command("serve")
-@click.option("--config", type=click.Path(dir_okay=False), is_eager=True, expose_value=False, callback=_load_config,
-              help="TOML file with any of the options below (see scripts/edge.toml).")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    is_eager=True,
+    expose_value=False,
+    callback=_load_config,
+    help="TOML file with any of the options below (see scripts/edge.toml).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--api-key", "api_keys", multiple=True, help="An accepted x-api-key (repeatable; also EDGE_API_KEYS).")
-@click.option("--watch", "watches", multiple=True, metavar="NAME=FOLDER",
-              help="Index FOLDER as index NAME and keep it indexed in the background (repeatable).")
-@click.option("--poll-interval", default=2.0, show_default=True, type=click.FloatRange(min=0.1),
-              help="Seconds between scans of the watched folders.")
-@click.option("--settle", default=2.0, show_default=True, type=click.FloatRange(min=0),
-              help="Seconds a file's size and mtime must stay unchanged before it is indexed (copies in progress).")
-@click.option("--ready-timeout", default=10.0, show_default=True, type=click.FloatRange(min=0),
-              help="Seconds a classify request for an unknown video waits while the watched folders are indexed.")
+@click.option(
+    "--watch",
+    "watches",
+    multiple=True,
+    metavar="NAME=FOLDER",
+    help="Index FOLDER as index NAME and keep it indexed in the background (repeatable).",
+)
+@click.option(
+    "--poll-interval",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between scans of the watched folders.",
+)
+@click.option(
+    "--settle",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds a file's size and mtime must stay unchanged before it is indexed (copies in progress).",
+)
+@click.option(
+    "--ready-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds a classify request for an unknown video waits while the watched folders are indexed.",
+)
 @click.pass_obj
-def serve_cmd(obj: _Context, host: str, port: int, api_keys: tuple[str, ...], watches: tuple[str, ...],
-              poll_interval: float, settle: float, ready_timeout: float) -> None:
+def serve_cmd(
+    obj: _Context,
+    host: str,
+    port: int,
+    api_keys: tuple[str, ...],
+    watches: tuple[str, ...],
+    poll_interval: float,
+    settle: float,
+    ready_timeout: float,
+) -> None:
     """Serve the v1.2 classify API over HTTP (see README, HTTP). Without keys, only on a loopback address.
 
     Each --watch folder is scanned at start-up and then polled: new and changed videos are queued (durably, in
@@ -377,8 +500,13 @@ def serve_cmd(obj: _Context, host: str, port: int, api_keys: tuple[str, ...], wa
         obj.indexer()  # loads the models of every source now: a missing one fails here, clearly
         watcher = Watcher(obj.edge, folders, poll_interval, settle)
     _ = obj.classifier  # the models load at start-up, not on the first request
-    options = ServeOptions(api_keys=keys, rate_limit=obj.settings.rate_limit,
-                           rate_window_s=obj.settings.rate_window_s, watcher=watcher, ready_timeout_s=ready_timeout)
+    options = ServeOptions(
+        api_keys=keys,
+        rate_limit=obj.settings.rate_limit,
+        rate_window_s=obj.settings.rate_window_s,
+        watcher=watcher,
+        ready_timeout_s=ready_timeout,
+    )
     uvicorn.run(create_app(obj.edge, options), host=host, port=port, log_level="info")
 
 

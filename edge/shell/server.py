@@ -47,8 +47,10 @@ def check_exposure(host: str, api_keys: list[str]) -> None:
     except ValueError:
         loopback = host == "localhost"
     if not loopback:
-        raise ValueError(f"refusing to listen on {host} without an API key: pass --api-key or set EDGE_API_KEYS "
-                         f"(or bind to 127.0.0.1)")
+        raise ValueError(
+            f"refusing to listen on {host} without an API key: pass --api-key or set EDGE_API_KEYS "
+            f"(or bind to 127.0.0.1)"
+        )
 
 
 class RateCounter:
@@ -72,8 +74,11 @@ class RateCounter:
         return str(max(1, math.ceil((self._window + 1) * self.window_s - time.time())))
 
     def headers(self, used: int) -> dict[str, str]:
-        return {"X-Ratelimit-Limit": str(self.limit), "X-Ratelimit-Remaining": str(max(0, self.limit - used)),
-                "X-Ratelimit-Used": str(used)}
+        return {
+            "X-Ratelimit-Limit": str(self.limit),
+            "X-Ratelimit-Remaining": str(max(0, self.limit - used)),
+            "X-Ratelimit-Used": str(used),
+        }
 
 
 def _error(error: ApiError, headers: dict | None = None) -> JSONResponse:
@@ -89,8 +94,11 @@ def _page_args(request: Request) -> tuple[int, int]:
         except ValueError:
             value = 0
         if value < 1 or (high and value > high):
-            raise ApiError("parameter_invalid", f"The {name} parameter is invalid: expected an integer between 1 "
-                                                f"and {high or 'the last page'}, got {raw!r}.")
+            raise ApiError(
+                "parameter_invalid",
+                f"The {name} parameter is invalid: expected an integer between 1 "
+                f"and {high or 'the last page'}, got {raw!r}.",
+            )
         values.append(value)
     return values[0], values[1]
 
@@ -98,9 +106,15 @@ def _page_args(request: Request) -> tuple[int, int]:
 def _paged(items: list[dict], request: Request) -> dict:
     """The hosted API's numbered pages (list endpoints use these, classify uses tokens)."""
     page, limit = _page_args(request)
-    return {"data": items[(page - 1) * limit:page * limit],
-            "page_info": {"limit_per_page": limit, "page": page, "total_page": max(1, -(-len(items) // limit)),
-                          "total_results": len(items)}}
+    return {
+        "data": items[(page - 1) * limit : page * limit],
+        "page_info": {
+            "limit_per_page": limit,
+            "page": page,
+            "total_page": max(1, -(-len(items) // limit)),
+            "total_results": len(items),
+        },
+    }
 
 
 @dataclass(frozen=True)
@@ -120,8 +134,11 @@ def create_app(edge, options: ServeOptions = ServeOptions()) -> Starlette:
     # in a worker thread so the event loop keeps accepting connections meanwhile. A threading lock (not an
     # asyncio one) because a cancelled request must not release the lock while its thread still runs.
     lock = threading.Lock()
-    rates = RateCounter(DEFAULT_RATE_LIMIT if rate_limit is None else rate_limit, enforce=rate_limit is not None,
-                        window_s=options.rate_window_s)
+    rates = RateCounter(
+        DEFAULT_RATE_LIMIT if rate_limit is None else rate_limit,
+        enforce=rate_limit is not None,
+        window_s=options.rate_window_s,
+    )
 
     def serialised(fn, *args):
         with lock:
@@ -137,15 +154,22 @@ def create_app(edge, options: ServeOptions = ServeOptions()) -> Starlette:
         async def endpoint(request: Request) -> Response:
             key = request.headers.get("x-api-key") or (request.cookies.get(KEY_COOKIE, "") if cookie else "")
             if api_keys and not any(hmac.compare_digest(key.encode(), k.encode()) for k in api_keys):
-                return _error(ApiError("api_key_invalid", "The x-api-key header is missing or not a valid API key.",
-                                       401))
+                return _error(
+                    ApiError("api_key_invalid", "The x-api-key header is missing or not a valid API key.", 401)
+                )
             used, over = rates.hit(key)
             headers = rates.headers(used)
             if over:
-                return _error(ApiError("too_many_requests", f"More than {rates.limit} requests in this "
-                                                            f"{rates.window_s:g} s window for this API key; retry "
-                                                            f"in the next one.", 429),
-                              {**headers, "Retry-After": rates.retry_after()})
+                return _error(
+                    ApiError(
+                        "too_many_requests",
+                        f"More than {rates.limit} requests in this "
+                        f"{rates.window_s:g} s window for this API key; retry "
+                        f"in the next one.",
+                        429,
+                    ),
+                    {**headers, "Retry-After": rates.retry_after()},
+                )
             try:
                 result = await handler(request)
             except ApiError as exc:
@@ -177,9 +201,13 @@ def create_app(edge, options: ServeOptions = ServeOptions()) -> Starlette:
             if not missing or not pending:
                 return
             if time.monotonic() >= deadline:
-                raise ApiError("resource_not_exist", f"The video {missing[0]} does not exist yet: indexing of the "
-                                                     f"watched folders is still in progress ({pending} files to "
-                                                     f"go); retry later.", 404)
+                raise ApiError(
+                    "resource_not_exist",
+                    f"The video {missing[0]} does not exist yet: indexing of the "
+                    f"watched folders is still in progress ({pending} files to "
+                    f"go); retry later.",
+                    404,
+                )
             await asyncio.sleep(0.25)
 
     async def classify(request: Request) -> dict:
@@ -198,20 +226,38 @@ def create_app(edge, options: ServeOptions = ServeOptions()) -> Starlette:
         entries = []
         for index in store.indexes():
             videos = store.videos(roots=index.roots)
-            entries.append({"_id": index.index_id, "index_name": index.name, "created_at": rfc3339(index.created_at),
-                            "video_count": len(videos),
-                            "total_duration": round(sum(v.duration for v in videos), 3),
-                            "engines": [{"engine_name": edge.bundle.name, "engine_options": list(classifier.available)}]})
+            entries.append(
+                {
+                    "_id": index.index_id,
+                    "index_name": index.name,
+                    "created_at": rfc3339(index.created_at),
+                    "video_count": len(videos),
+                    "total_duration": round(sum(v.duration for v in videos), 3),
+                    "engines": [{"engine_name": edge.bundle.name, "engine_options": list(classifier.available)}],
+                }
+            )
         return entries
 
     def index_videos(index_id: str) -> list[dict]:
         roots = store.index_roots(index_id)
         if roots is None:
             raise ApiError("resource_not_exist", f"The index {index_id} does not exist.", 404)
-        return [{"_id": v.video_id, "status": "ready", "created_at": rfc3339(v.created_at),
-                 "metadata": {"filename": v.filename, "duration": round(v.duration, 3), "fps": v.info.fps,
-                              "width": v.info.width, "height": v.info.height, "size": v.size}}
-                for v in store.videos(roots=roots)]
+        return [
+            {
+                "_id": v.video_id,
+                "status": "ready",
+                "created_at": rfc3339(v.created_at),
+                "metadata": {
+                    "filename": v.filename,
+                    "duration": round(v.duration, 3),
+                    "fps": v.info.fps,
+                    "width": v.info.width,
+                    "height": v.info.height,
+                    "size": v.size,
+                },
+            }
+            for v in store.videos(roots=roots)
+        ]
 
     async def list_indexes(request: Request) -> dict:
         return _paged(await locked(index_entries), request)
@@ -221,10 +267,17 @@ def create_app(edge, options: ServeOptions = ServeOptions()) -> Starlette:
 
     async def health(request: Request) -> JSONResponse:
         videos, queue = await locked(lambda: (store.videos(), store.job_counts()))
-        return JSONResponse({"status": "ok", "model_bundle": edge.bundle.key, "videos": len(videos), "queue": queue,
-                             # what this process really got; the decoder once indexing (a watched folder) chose one
-                             "providers": opened_providers(),
-                             "decoder": edge.decoder.name if "decoder" in edge.__dict__ else None})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "model_bundle": edge.bundle.key,
+                "videos": len(videos),
+                "queue": queue,
+                # what this process really got; the decoder once indexing (a watched folder) chose one
+                "providers": opened_providers(),
+                "decoder": edge.decoder.name if "decoder" in edge.__dict__ else None,
+            }
+        )
 
     async def openapi(request: Request) -> JSONResponse:
         return JSONResponse(OPENAPI)
@@ -236,9 +289,14 @@ def create_app(edge, options: ServeOptions = ServeOptions()) -> Starlette:
 
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("event=internal_error method=%s path=%s", request.method, request.url.path)
-        return JSONResponse({"code": "internal_error", "message": "The server failed to answer this request; "
-                                                                  "the error is in its log.", "docs_url": DOCS_URL},
-                            status_code=500)
+        return JSONResponse(
+            {
+                "code": "internal_error",
+                "message": "The server failed to answer this request; the error is in its log.",
+                "docs_url": DOCS_URL,
+            },
+            status_code=500,
+        )
 
     routes = [
         Route("/v1.2/classify", api(classify), methods=["POST"]),
@@ -250,6 +308,7 @@ def create_app(edge, options: ServeOptions = ServeOptions()) -> Starlette:
         Route("/openapi.json", openapi, methods=["GET"]),
         *web_routes(api, locked, store, thumbnails),
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
         if watcher:
@@ -260,5 +319,6 @@ def create_app(edge, options: ServeOptions = ServeOptions()) -> Starlette:
             if watcher:
                 await run_in_threadpool(watcher.stop)
 
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: internal_error},
-                     lifespan=lifespan)
+    return Starlette(
+        routes=routes, exception_handlers={HTTPException: http_error, Exception: internal_error}, lifespan=lifespan
+    )
