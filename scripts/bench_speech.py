@@ -258,7 +258,7 @@ def bench_speech(
     wer = {name: score(tracks, run["texts"]) for name, run in best.items()}
     rows += [
         {
-            "name": "speech: RTF, edge (whisper.cpp Q8_0, VAD, audio_ctx)",
+            "name": "speech: RTF, edge (whisper.cpp Q8_0, VAD gate)",
             "value": best["edge"]["wall"] / seconds,
             "unit": "x",
             "note": f"CPU RTF {best['edge']['cpu'] / seconds:.3f}; {note}",

@@ -140,4 +140,8 @@ def source_figures(videos, source, classes, run1, defaults, run2) -> dict:
         "ap": average_precision(scores, labels),
         "reliability": reliability(scores, labels),
         "segments": segments(videos, source, classes, run1),
+        "per_class": {
+            c: {**video_level(videos, source, [c], run1), "found": segments(videos, source, [c], run1)["found"]}
+            for c in classes
+        },
     }

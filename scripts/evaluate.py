@@ -166,6 +166,13 @@ def table(result: dict) -> str:
             for r in f["reliability"]
         ]
         lines.append(f"| {source} | " + " | ".join(cells) + " |")
+    lines += ["", "Per class (run 1): F1 (TP / FP / FN), ground-truth segments found", ""]
+    for source, f in result["sources"].items():
+        cells = [
+            f"{c} {x['f1']:.2f} ({x['tp']}/{x['fp']}/{x['fn']}, {x['found']} found)"
+            for c, x in f.get("per_class", {}).items()
+        ]
+        lines.append(f"- {source}: " + "; ".join(cells))
     lines += [
         "",
         f"files to refuse / truncated: {json.dumps(result['expectations'])}",
