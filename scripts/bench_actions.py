@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 from action_media import write_action_videos  # noqa: E402  (scripts, not a package)
+from bench_ocr import _row  # noqa: E402
 from make_sample import PHOTOS, write_static, write_video  # noqa: E402
 
 from edge.actions import WINDOW_FPS, WINDOW_FRAMES, ActionWindows  # noqa: E402
@@ -36,19 +37,6 @@ from edge.decode import probe, sample_frames  # noqa: E402
 
 SIZE, FPS = (1280, 720), 25
 TARGET_X_REALTIME = 5.0  # visual indexing with actions on typical footage, on the 2-core reference machine
-
-
-def _row(name, value, unit, target=None, op=">=", note=""):
-    ok = None if target is None else bool(value >= target if op == ">=" else value <= target)
-    return {
-        "name": name,
-        "value": round(float(value), 4),
-        "unit": unit,
-        "target": target,
-        "op": op if target is not None else None,
-        "pass": ok,
-        "note": note,
-    }
 
 
 def _letterbox(frame: np.ndarray) -> np.ndarray:
@@ -180,6 +168,7 @@ def bench_actions(models_dir: Path, seconds: float = 60.0, log=print) -> list[di
                     speed,
                     "x",
                     TARGET_X_REALTIME if every_s else None,
+                    op=">=",
                     note=f"{cpu:.3f} CPU-s per video-s; {detail}",
                 )
             )
