@@ -2,9 +2,10 @@
 
 A transcriber turns 16 kHz mono audio (one array, or a stream of blocks: edge.audio.audio_blocks) into a
 Transcript (language, words with start/end and probability) in the track's own time base. Only the chunks
-the voice-activity gate (edge.vad) passes reach Whisper (with the full 30 s encoder window: a window sized to the
-chunk, `audio_ctx`, is off, see WhisperTranscriber). Word times come from
-whisper.cpp's DTW alignment over the base model's alignment heads (~0.15 s); segment times are ~0.7 s off.
+the voice-activity gate (edge.vad) passes reach Whisper, packed back to back into windows of at most `PACK_S`
+(one encoder pass each, sized to the window: `audio_ctx`), so a track's speech costs about as many encoder
+passes as it has 30 s of speech, however it is spread. Word times come from whisper.cpp's DTW alignment over
+the base model's alignment heads (~0.15 s), mapped back through the packing; segment times are ~0.7 s off.
 What Whisper writes for sounds ("[BIRDS CHIRPING]", "(upbeat music)", "♪ ... ♪") is dropped whole, and a
 segment Whisper itself doubts (a repetition loop, text it barely believes) is rejected.
 """
@@ -37,6 +38,9 @@ _DOUBTFUL_LOGPROB = -1.5  # a segment this unlikely is not kept even when Whispe
 _LANGUAGE_PROBE_S = 10.0  # of the first speech: enough to tell the language
 _MIN_INPUT_S = 1.1  # whisper.cpp refuses inputs under 1 s: shorter chunks are padded with silence
 _FRAMES_PER_S = 50  # encoder positions per second of audio (1500 per 30 s window)
+# A pack's audio: one window with room for AUDIO_CTX_MARGIN; edge.vad cuts no chunk longer than this.
+PACK_S = 28.0
+_PROMPT_WORDS = 40  # of the track's text so far, given to Whisper with each pack
 AUDIO_CTX_MARGIN = 64  # encoder positions beyond a chunk's own, so its last word is not cut (see bench)
 _SEGMENT_SLACK_S = 0.7  # how far segment times may be off
 _SECONDS_PER_LETTER = 0.08  # slow speech: ~12 letters a second
@@ -91,10 +95,11 @@ def speech_threads() -> int:
 class WhisperTranscriber:
     """whisper.cpp on a verified ggml file, behind the voice-activity gate."""
 
-    # audio_ctx (an encoder window sized to the chunk) is off: with DTW word times on, whisper.cpp 1.8.5 aborted the
-    # whole process (WHISPER_ASSERT filter_width < a->ne[2]) on a 10.5 s chunk of the development set that the full
-    # window transcribes fine. An abort cannot be caught, and one video must never stop a batch; it cost ~8% speed.
-    def __init__(self, model_path: Path, vad: SileroVad, threads: int | None = None, audio_ctx: bool = False):
+    # Each pack is decoded as one segment of one window (`single_segment`): whisper.cpp then never seeks inside
+    # it, so no second encoder pass runs on a pack's last second, and its DTW step always sees the whole pack.
+    # (Left to seek, whisper.cpp 1.8.5 aborted the process, WHISPER_ASSERT filter_width < a->ne[2], when a seek
+    # left 0.10-0.15 s of a window: DTW's median filter needs 8+ encoder positions. See tests/test_speech.py.)
+    def __init__(self, model_path: Path, vad: SileroVad, threads: int | None = None, audio_ctx: bool = True):
         import _pywhispercpp as pw
         from pywhispercpp.model import Model
 
@@ -131,40 +136,52 @@ class WhisperTranscriber:
 
     def transcribe_chunks(self, chunks: Iterable[Chunk]) -> Transcript:
         """The words of these chunks of one track (what the gate passed; the bench also feeds whole tracks)."""
-        language, words, stats = None, [], {"chunks": 0, "speech_s": 0.0, "rejected_segments": 0}
+        language, words, stats = None, [], {"chunks": 0, "packs": 0, "speech_s": 0.0, "rejected_segments": 0}
         self.last_threads = 0
-        for chunk in chunks:
+        for pack in packs(chunks):
             if language is None:  # threads measured once per track, and only when there is speech
                 self.last_threads = self.threads or speech_threads()
-                language = self._detect_language(chunk.audio)
-            words += self._transcribe_chunk(chunk, language, stats)
+                language = self._detect_language(pack.audio)
+            words += self._transcribe_pack(pack, language, stats, _prompt(words))
         self.last_stats = {k: round(v, 2) if isinstance(v, float) else v for k, v in stats.items()}
         return Transcript(language if words else None, _monotonic(words))
 
     def _run(self, audio: np.ndarray, language: str, **params) -> None:
         if audio.size < _MIN_INPUT_S * SAMPLE_RATE:
             audio = np.concatenate([audio, np.zeros(round(_MIN_INPUT_S * SAMPLE_RATE) - audio.size, np.float32)])
-        frames = min(1500, math.ceil(audio.size / SAMPLE_RATE * _FRAMES_PER_S) + AUDIO_CTX_MARGIN)
+        one_window = audio.size <= PACK_S * SAMPLE_RATE  # longer audio (the bench's whole tracks) is windowed
+        frames = math.ceil(audio.size / SAMPLE_RATE * _FRAMES_PER_S) + AUDIO_CTX_MARGIN
         self._model.transcribe(
-            audio, n_threads=self.last_threads, language=language, audio_ctx=frames if self.audio_ctx else 0, **params
+            audio,
+            n_threads=self.last_threads,
+            language=language,
+            audio_ctx=frames if self.audio_ctx and one_window else 0,
+            single_segment=one_window,
+            **params,
         )
 
     def _detect_language(self, audio: np.ndarray) -> str:
         """Whisper's language of the first `_LANGUAGE_PROBE_S` of speech. whisper.cpp detects with the encoder
-        size of the call before, so a one-token pass at the probe's size goes first: the result then depends
-        on this audio alone (and costs two short encoder passes, not one of the full 30 s window)."""
+        size of the call before, so a call at the probe's size that stops before its encoder runs goes first:
+        the result then depends on this audio alone, for the cost of one short encoder pass."""
         probe = audio[: round(_LANGUAGE_PROBE_S * SAMPLE_RATE)]
-        self._run(probe, "en", max_tokens=1, detect_language=False)
-        self._run(probe, "", max_tokens=0, detect_language=True)
+        params = self._model._params
+        self._pw.assign_encoder_begin_callback(params, lambda *_: False)
+        try:
+            self._run(probe, "en", max_tokens=1, detect_language=False, initial_prompt="")
+        finally:
+            self._pw.clear_encoder_begin_callback(params)
+        self._run(probe, "", max_tokens=0, detect_language=True, initial_prompt="")
         return self._pw.whisper_lang_str(self._pw.whisper_full_lang_id(self._model._ctx))
 
-    def _transcribe_chunk(self, chunk: Chunk, language: str, stats: dict) -> list[Word]:
-        self._run(chunk.audio, language, max_tokens=0, detect_language=False)
-        words, rejected = self._read_words(chunk.start)
-        stats["chunks"] += 1
-        stats["speech_s"] += chunk.seconds
+    def _transcribe_pack(self, pack: Pack, language: str, stats: dict, prompt: str) -> list[Word]:
+        self._run(pack.audio, language, max_tokens=0, detect_language=False, initial_prompt=prompt)
+        words, rejected = self._read_words(0.0)
+        stats["chunks"] += len(pack.starts)
+        stats["packs"] += 1
+        stats["speech_s"] += pack.audio.size / SAMPLE_RATE
         stats["rejected_segments"] += rejected
-        return words
+        return [Word(pack.track_time(w.start), pack.track_time(w.end), w.text, w.p) for w in words]
 
     def _read_words(self, offset: float) -> tuple[list[Word], int]:
         """The words of the last whisper.cpp call, `offset` seconds added; and how many segments were rejected."""
@@ -195,6 +212,39 @@ class WhisperTranscriber:
             words.extend(segment_words)
             previous_end = segment_words[-1].end if segment_words else previous_end
         return words, rejected
+
+
+@dataclass(frozen=True)
+class Pack:
+    """Chunks of one track laid back to back: one Whisper call. `offsets[i]` is where chunk i starts in `audio`,
+    `starts[i]` where it starts in the track."""
+
+    audio: np.ndarray
+    offsets: tuple[float, ...]
+    starts: tuple[float, ...]
+
+    def track_time(self, t: float) -> float:
+        """A time in the pack -> the same moment in the track (a time past a chunk's end stays in that chunk)."""
+        i = max(0, int(np.searchsorted(self.offsets, t, side="right")) - 1)
+        return self.starts[i] + t - self.offsets[i]
+
+
+def packs(chunks: Iterable[Chunk], limit_s: float = PACK_S) -> Iterable[Pack]:
+    """Consecutive chunks gathered, in order, into packs of at most `limit_s` of audio (a longer chunk alone).
+    Each chunk keeps the pause padding edge.vad gave it, so words of two chunks never run together."""
+    group: list[Chunk] = []
+    for chunk in chunks:
+        if group and sum(c.seconds for c in group) + chunk.seconds > limit_s:
+            yield _pack(group)
+            group = []
+        group.append(chunk)
+    if group:
+        yield _pack(group)
+
+
+def _pack(group: list[Chunk]) -> Pack:
+    offsets = np.cumsum([0.0] + [c.seconds for c in group[:-1]])
+    return Pack(np.concatenate([c.audio for c in group]), tuple(offsets.tolist()), tuple(c.start for c in group))
 
 
 def doubtful(text: bytes, avg_logprob: float) -> bool:
@@ -249,6 +299,12 @@ def _join_tokens(
         words.append(Word(min(start, end), end, text, float(np.mean([p[2] for p in group]))))
         previous_end = end
     return words
+
+
+def _prompt(words: list[Word]) -> str:
+    """What was said just before a pack, as Whisper's prompt for it: context for names and spellings
+    (faster-whisper conditions on the previous text the same way)."""
+    return " ".join(w.text for w in words[-_PROMPT_WORDS:])
 
 
 def _monotonic(words: list[Word]) -> list[Word]:

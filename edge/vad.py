@@ -5,7 +5,7 @@ CHIRPING]", lyrics, "Thank you."), and long silences cost no speech time. Audio 
 (edge.audio streams a file); the model runs on 32 ms windows carrying its LSTM state and 4 ms of context
 across blocks, so its output does not depend on how the track was cut, and what is kept in memory is the
 current chunk, not the file. Speech stretches are grouped into `Chunk`s of contiguous audio of at most
-`MAX_CHUNK_S` (one whisper.cpp call each), split where a pause is longer than `MAX_GAP_S`.
+`MAX_CHUNK_S` (one Whisper window), split where a pause is longer than `MAX_GAP_S`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ MIN_SILENCE_S = 0.3  # a stretch ends after this much quiet
 LEAD_S = 0.6  # audio kept before a stretch: the model is slow to rise on soft onsets (0.7 s on espeak's "The next")
 TAIL_S = 0.3  # and after it (its end is seen after MIN_SILENCE_S anyway)
 MAX_GAP_S = 1.5  # pauses up to this stay inside one chunk (one Whisper call); longer ones split chunks
-MAX_CHUNK_S = 120.0  # one whisper.cpp call (it windows longer audio itself): a split inside speech costs words
+MAX_CHUNK_S = 28.0  # one Whisper window (edge.speech.PACK_S): a longer stretch is cut at its quietest moment
 
 
 @dataclass(frozen=True)

@@ -192,3 +192,48 @@ def test_word_times_stay_in_the_video_time_base_after_skipped_silence_and_music(
     assert transcriber.last_stats["speech_s"] < 8  # the music and silence never reached Whisper
     (word,) = [x for x in transcript.words if "platform" in x.text.lower()]
     assert abs(word.start - start) <= 0.6 and abs(word.end - (start + keyword.size / SR)) <= 0.6  # DTW: ~0.4 s here
+
+
+def test_chunks_are_packed_into_windows_and_times_map_back_to_the_track():
+    from edge.speech import packs
+    from edge.vad import Chunk
+
+    chunks = [
+        Chunk(start, np.full(round(s * SR), i, np.float32))
+        for i, (start, s) in enumerate([(3.0, 10.0), (20.0, 12.0), (40.0, 7.0), (60.0, 27.0), (100.0, 2.0)])
+    ]
+    got = list(packs(chunks, limit_s=28.0))
+    assert [p.starts for p in got] == [(3.0, 20.0), (40.0,), (60.0,), (100.0,)]  # in order, never over 28 s
+    np.testing.assert_array_equal(got[0].audio, np.concatenate([chunks[0].audio, chunks[1].audio]))
+    assert got[0].offsets == (0.0, 10.0)
+    assert got[0].track_time(0.0) == 3.0 and got[0].track_time(9.5) == 12.5  # inside chunk 0
+    assert got[0].track_time(10.0) == 20.0 and got[0].track_time(21.0) == 31.0  # inside chunk 1
+    assert list(packs([])) == []
+
+
+def test_utterances_apart_are_one_whisper_window_with_each_word_at_its_own_time(transcriber):
+    """Three utterances 4 s apart are three chunks of the gate, one pack, one encoder pass (whisper.cpp never
+    seeks inside a pack: where it did, a seek leaving 0.10-0.15 s aborted the process in its DTW step), and
+    each word comes back at its own time in the track."""
+    import _pywhispercpp as pw
+    from speech_media import speak
+
+    said = ["The weather will be dry and sunny.", "Traffic is heavy on the bridge.", "The museum opens at nine."]
+    parts, truth, at = [np.zeros(2 * SR, np.float32)], [], 2.0
+    for text in said:
+        voice = speak(text)
+        truth.append((at, at + voice.size / SR))
+        parts += [voice, np.zeros(4 * SR, np.float32)]
+        at += voice.size / SR + 4
+    encodes = []
+    transcriber._detect_language = lambda audio: "en"  # the language pass has its own encoder call
+    pw.assign_encoder_begin_callback(transcriber._model._params, lambda *_: encodes.append(1) or True)
+    try:
+        transcript = transcriber.transcribe(np.concatenate(parts))
+    finally:
+        pw.clear_encoder_begin_callback(transcriber._model._params)
+        del transcriber._detect_language
+    assert transcriber.last_stats["chunks"] == 3 and transcriber.last_stats["packs"] == 1 and len(encodes) == 1
+    for first_word, (start, end) in zip(("weather", "traffic", "museum"), truth):
+        (word,) = [w for w in transcript.words if first_word in w.text.lower()]
+        assert start - 0.6 <= word.start and word.end <= end + 0.6, (first_word, word, start, end)
