@@ -31,6 +31,9 @@ SPEECH_FILE = (
     "ggml-base-q8_0.bin"  # Q8_0 weights: less CPU than float16 at the same word error (scripts/bench_speech.py)
 )
 VAD_MODEL = "vad-silero"
+# How edge.speech turns a track into words (the gate, the packing into windows, the prompt): part of the store
+# key, so a change here re-transcribes old videos instead of mixing two kinds of transcript.
+SPEECH_PIPELINE = "packed-28s-1"
 OCR_MODEL = "ocr-ppocrv6"
 ACTION_MODEL = "action-i3d-kinetics400"
 
@@ -163,7 +166,7 @@ class TextModels:
     def key(self, source: str) -> str:
         """The store key of a source's segments: the model that read the text and the one that embedded it."""
         if source == CONVERSATION:  # the words depend on the gate in front of Whisper too
-            return f"{model_key(SPEECH_MODEL)}+{model_key(VAD_MODEL)}+{self.encoder.key}"
+            return f"{model_key(SPEECH_MODEL)}+{model_key(VAD_MODEL)}+{SPEECH_PIPELINE}+{self.encoder.key}"
         return f"{model_key(OCR_MODEL)}+{self.encoder.key}"
 
 
