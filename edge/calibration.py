@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+_MAD_TO_STD = 1.4826  # the MAD of a normal distribution times this is its standard deviation
+
 
 @dataclass(frozen=True)
 class Calibration:
@@ -20,6 +22,7 @@ class Calibration:
     b: float
     reference: np.ndarray | None = None  # [n, dim] unit vectors of typical frames, or None: raw cosine
     centered: bool = False  # also remove each segment's own mean similarity to the reference (zscore_centered)
+    robust: bool = False  # the prompt's median and MAD against the reference instead of its mean and std
 
     @classmethod
     def from_dict(cls, spec: dict, reference: np.ndarray | None = None) -> Calibration:
@@ -30,14 +33,22 @@ class Calibration:
             raise ValueError(f"unsupported calibration feature {feature!r}")
         if feature != "cosine" and reference is None:
             raise ValueError(f"a {feature} calibration needs the reference vectors")
+        statistics = spec.get("statistics", "mean_std")
+        if statistics not in ("mean_std", "median_mad"):
+            raise ValueError(f"unsupported reference statistics {statistics!r}")
         return cls(
-            float(spec["a"]), float(spec["b"]), reference if feature != "cosine" else None, feature == "zscore_centered"
+            float(spec["a"]),
+            float(spec["b"]),
+            reference if feature != "cosine" else None,
+            feature == "zscore_centered",
+            statistics == "median_mad",
         )
 
     def prompt_transform(self, prompt_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(matrix [P, dim], offset [P]) so that feature = segment_vector @ matrix.T - offset, per prompt.
 
-        zscore: (cos - mean_p) / std_p, the prompt's cosine against its cosines with the reference set.
+        zscore: (cos - mean_p) / std_p, the prompt's cosine against its cosines with the reference set (median and
+        1.4826 x MAD for mean and std when `robust`).
         zscore_centered: the segment's own mean similarity to the reference is removed too (short texts
         such as signs are close to everything). As that mean is the segment's dot product with the
         reference centroid c, the feature is (segment - c) . (prompt - c) / std_p, all on the prompt side.
@@ -46,8 +57,14 @@ class Calibration:
         if self.reference is None:
             return prompt_vectors, np.zeros(n, np.float32)
         sims = prompt_vectors @ self.reference.T
-        scale = 1.0 / np.maximum(sims.std(axis=1), 1e-6)
-        mean = sims.mean(axis=1)
+        if self.robust:
+            # A few reference texts are bound to be about the prompt (a "street sign" prompt meets MAIN STREET):
+            # the median and the MAD ignore them where the mean and std would let them lower every z-score.
+            mean = np.median(sims, axis=1)
+            spread = _MAD_TO_STD * np.median(np.abs(sims - mean[:, None]), axis=1)
+        else:
+            mean, spread = sims.mean(axis=1), sims.std(axis=1)
+        scale = 1.0 / np.maximum(spread, 1e-6)
         if not self.centered:
             return (prompt_vectors * scale[:, None]).astype(np.float32), (mean * scale).astype(np.float32)
         centroid = self.reference.mean(axis=0)

@@ -83,6 +83,7 @@ def auc(scores: np.ndarray, y: np.ndarray) -> float:
 
 
 FEATURE_TEXT = "zscore_centered"
+STATISTICS_TEXT = "median_mad"  # robust to the reference texts that happen to be about a prompt
 
 
 def text_pairs(examples: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -92,7 +93,8 @@ def text_pairs(examples: Path) -> tuple[np.ndarray, np.ndarray]:
     from edge.bundles import TextModels
 
     spec = json.loads(examples.read_text())
-    models = TextModels(load_settings(), {"kind": "logistic", "feature": FEATURE_TEXT, "a": 1.0, "b": 0.0})
+    spec_x = {"kind": "logistic", "feature": FEATURE_TEXT, "statistics": STATISTICS_TEXT, "a": 1.0, "b": 0.0}
+    models = TextModels(load_settings(), spec_x)
     prompts = [(t, p) for t, topic in enumerate(spec["topics"]) for p in topic["prompts"]]
     texts = [(t, x) for t, topic in enumerate(spec["topics"]) for x in topic["texts"]]
     prompt_vectors = models.encoder.encode([p for _, p in prompts])
@@ -146,6 +148,7 @@ def main() -> None:
     result = {
         "kind": "logistic",
         "feature": feature,
+        **({"statistics": STATISTICS_TEXT} if args.text else {}),
         "a": round(a, 4),
         "b": round(b, 4),
         "fitted_on": {

@@ -161,8 +161,8 @@ def fit(data: dict, truth: dict) -> dict:
         feats, labels = [], []
         for r in rows:
             v = by_file[r["file"]]
-            if v.get("expect") == "error_or_partial":
-                continue
+            if v.get("expect") == "error_or_partial" or not r["starts"]:
+                continue  # without any segment of the source no class can be returned: its score never counts
             raw = np.asarray(r["scores"], float).reshape(len(r["classes"]), len(r["starts"])).T
             probs = model.clip_scores(raw) / 100.0
             f = cf.semantic_features(probs)
@@ -221,11 +221,19 @@ def main(argv=None) -> None:
     )
     ap.add_argument("--recollect", action="store_true")
     ap.add_argument("--out", type=Path, default=cf.SCORES_FILE)
+    ap.add_argument(
+        "--sources", nargs="+", choices=SOURCES, help="refit only these; the other sources keep their models in --out"
+    )
     args = ap.parse_args(argv)
     truth = json.loads((args.devset / "truth.json").read_text())
     if args.recollect or not args.cache.is_file():
         args.cache.write_text(json.dumps(collect(args.store.resolve(), truth)))
-    result = fit(json.loads(args.cache.read_text()), truth)
+    data = json.loads(args.cache.read_text())
+    result = fit({s: rows for s, rows in data.items() if s in (args.sources or SOURCES)}, truth)
+    if args.sources:
+        kept = json.loads(args.out.read_text())
+        for key in ("sources", "fit"):
+            result[key] = {s: result[key].get(s, kept[key][s]) for s in SOURCES}
     result["fitted_on"] = "development set, fit part (scripts/devset.py; report part never seen)"
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result["fit"], indent=1))

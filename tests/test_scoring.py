@@ -97,3 +97,37 @@ def test_centered_zscore_removes_each_segments_own_closeness_to_everything():
         own.mean(1, keepdims=True) - (reference.mean(0) @ reference.mean(0))
     )
     np.testing.assert_allclose(segments @ matrix.T - offset, expected / sims.std(1), rtol=1e-4, atol=1e-5)
+
+
+def test_robust_reference_statistics_ignore_the_few_reference_texts_about_the_prompt():
+    """A reference of unrelated texts plus two that match the prompt (a "street sign" prompt meets MAIN STREET):
+    mean and std let those two lower a real match's z-score; median and MAD do not."""
+    rng = np.random.default_rng(1)
+
+    def texts(similarity: np.ndarray) -> np.ndarray:
+        """Unit vectors whose cosine with the prompt (axis 0) is `similarity`."""
+        rest = rng.normal(size=(len(similarity), 15))
+        rest *= (np.sqrt(1 - similarity**2) / np.linalg.norm(rest, axis=1))[:, None]
+        return np.hstack([similarity[:, None], rest]).astype(np.float32)
+
+    prompt = np.eye(1, 16, dtype=np.float32)
+    unrelated = texts(rng.normal(0.3, 0.05, 60))
+    match = texts(np.array([0.6]))
+
+    def z(reference, robust):
+        matrix, offset = Calibration(a=1.0, b=0.0, reference=reference, robust=robust).prompt_transform(prompt)
+        return float((match @ matrix.T - offset)[0, 0])
+
+    with_outliers = np.vstack([unrelated, texts(np.array([0.9, 0.85]))])
+    assert z(with_outliers, robust=True) > 1.5 * z(with_outliers, robust=False) > 0
+    # on a reference about nothing in particular both statistics agree closely
+    assert z(unrelated, robust=True) == pytest.approx(z(unrelated, robust=False), rel=0.2)
+
+
+def test_reference_statistics_are_read_from_the_calibration_spec():
+    reference = np.eye(4, dtype=np.float32)
+    spec = {"kind": "logistic", "feature": "zscore_centered", "a": 2, "b": 0.3}
+    assert not Calibration.from_dict(spec, reference).robust
+    assert Calibration.from_dict({**spec, "statistics": "median_mad"}, reference).robust
+    with pytest.raises(ValueError, match="statistics"):
+        Calibration.from_dict({**spec, "statistics": "trimmed"}, reference)
