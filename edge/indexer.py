@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -322,51 +323,74 @@ class Extractor:
         return Extraction(video_id, info, missing, segments, timed, stats, time.perf_counter() - started)
 
     def _extract(self, path: Path, info: VideoInfo, missing: list[str]) -> tuple[dict, dict, dict]:
+        """The missing sources of one file. Speech runs beside the frame scan, on a thread of its own at normal
+        priority: whisper.cpp takes the cores the (niced) frame stage leaves, and the frames go on in what
+        speech leaves, so a video with both costs about the longer of the two, not their sum."""
         segments, timed, stats = {}, {}, {"warnings": []}
         visual = VisualSampler(self.bundle.image_encoder) if VISUAL in missing else None
         reader = self.text.text_reader(1.0 / self.sample_fps) if TEXT_IN_VIDEO in missing else None
-        if visual or reader:
-            consumers = [c.feed for c in (visual, reader) if c] + ([self.on_sample] if self.on_sample else [])
-            dense = (visual.bursts, [visual.feed_dense]) if visual and visual.actions else None
-            starts, ends = scan_samples(
-                path, info, self.sample_fps, consumers, self.progress, self.frame_nice, dense, self.decoder
-            )
-            if visual:
-                segments[(VISUAL, self.key(VISUAL))] = visual.segments(starts, ends)
-                stats.update(samples=len(starts), encoded=visual.encoded)
-                if visual.actions:
-                    actions = visual.actions
-                    stats.update(
-                        action_windows=len(actions.windows),
-                        action_classified=actions.classified,
-                        action_s=round(actions.seconds, 2),
-                    )
-            if reader:
-                spans = reader.finish(info.duration)
-                source = (TEXT_IN_VIDEO, self.key(TEXT_IN_VIDEO))
-                segments[source], timed[source] = screen_text(spans, self.text)
-                ocr = reader.stats
-                stats.update(
-                    text_spans=len(spans),
-                    ocr_samples=ocr["ocr_samples"],
-                    ocr_s=round(ocr["det_s"] + ocr["rec_s"] + ocr["gate_s"], 2),
-                )
+        speech = None
         if CONVERSATION in missing:
-            source = (CONVERSATION, self.key(CONVERSATION))
-            t0 = time.perf_counter()
-            try:
-                segments[source], timed[source] = conversation(path, self.text)
-                stats.update(
-                    words=len(timed[source].items),
-                    language=timed[source].language or "-",
-                    speech_s=round(time.perf_counter() - t0, 2),
-                )
-                if timed[source].items:
-                    stats["speech_threads"] = self.text.transcriber.last_threads
-            except AudioError as exc:  # the pictures are still worth indexing; the track stays reported
-                stats["warnings"].append(f"conversation: {exc}")
-                self.progress(f"event=source_failed path={path} source={CONVERSATION} error={str(exc)!r}")
+            self.text.load(missing)  # models are loaded lazily: never by two threads at once
+            speech = ThreadPoolExecutor(1, thread_name_prefix="speech")
+            heard = speech.submit(self._conversation, path)
+        try:
+            if visual or reader:
+                self._frames(path, info, visual, reader, segments, timed, stats)
+        finally:
+            if speech is not None:
+                speech.shutdown(wait=True)
+        if speech is not None:
+            found, speech_stats = heard.result()
+            segments.update(found[0])
+            timed.update(found[1])
+            stats.update(speech_stats)
+            stats["warnings"] += speech_stats.pop("warnings", [])
         return segments, timed, stats
+
+    def _frames(self, path, info, visual, reader, segments, timed, stats) -> None:
+        consumers = [c.feed for c in (visual, reader) if c] + ([self.on_sample] if self.on_sample else [])
+        dense = (visual.bursts, [visual.feed_dense]) if visual and visual.actions else None
+        starts, ends = scan_samples(
+            path, info, self.sample_fps, consumers, self.progress, self.frame_nice, dense, self.decoder
+        )
+        if visual:
+            segments[(VISUAL, self.key(VISUAL))] = visual.segments(starts, ends)
+            stats.update(samples=len(starts), encoded=visual.encoded)
+            if visual.actions:
+                actions = visual.actions
+                stats.update(
+                    action_windows=len(actions.windows),
+                    action_classified=actions.classified,
+                    action_s=round(actions.seconds, 2),
+                )
+        if reader:
+            spans = reader.finish(info.duration)
+            source = (TEXT_IN_VIDEO, self.key(TEXT_IN_VIDEO))
+            segments[source], timed[source] = screen_text(spans, self.text)
+            ocr = reader.stats
+            stats.update(
+                text_spans=len(spans),
+                ocr_samples=ocr["ocr_samples"],
+                ocr_s=round(ocr["det_s"] + ocr["rec_s"] + ocr["gate_s"], 2),
+            )
+
+    def _conversation(self, path: Path) -> tuple[tuple[dict, dict], dict]:
+        source = (CONVERSATION, self.key(CONVERSATION))
+        t0 = time.perf_counter()
+        try:
+            segments, timed = conversation(path, self.text)
+        except AudioError as exc:  # the pictures are still worth indexing; the track stays reported
+            self.progress(f"event=source_failed path={path} source={CONVERSATION} error={str(exc)!r}")
+            return ({}, {}), {"warnings": [f"conversation: {exc}"]}
+        stats = {
+            "words": len(timed.items),
+            "language": timed.language or "-",
+            "speech_s": round(time.perf_counter() - t0, 2),
+        }
+        if timed.items:
+            stats["speech_threads"] = self.text.transcriber.last_threads
+        return ({source: segments}, {source: timed}), stats
 
 
 class IndexWriter:
