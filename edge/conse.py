@@ -7,11 +7,16 @@ label embeddings (Norouzi et al., ICLR 2014), so free-text prompts embedded by t
 compare with frames by cosine. With an action model (edge.actions) the 400 Kinetics action names join
 the label set: the indexer adds each sample's action weights to its frame weights before the mix, so one
 prompt matches objects, scenes and actions alike.
+
+A label's embedding is its name's plus, with weight HYPERNYM_WEIGHT**depth, its WordNet hypernyms'
+(edge/data/label_hypernyms.json, scripts/label_hierarchy.py): by name alone "a flower" was nearer "vase" than
+"daisy" and "a tiger" nearer "tiger beetle" than "tiger"; with them a daisy is a flower and a tiger a big cat.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections.abc import Sequence
 from functools import cached_property
@@ -22,7 +27,11 @@ import numpy as np
 
 from edge.actions import ActionModel
 from edge.encoders import TextEncoder, l2_normalise
+from edge.modelfiles import DATA_DIR
 from edge.runtime import on_gpu, open_session, run_on_device
+
+HYPERNYMS = DATA_DIR / "label_hypernyms.json"
+HYPERNYM_WEIGHT = 0.8  # per level up: the development set's fit part ranked classes best at 0.8 (0.6-1.0 alike)
 
 _TOP_K = 5  # ImageNet labels mixed per frame: the tail of the softmax is noise
 _MIN_DETECTION = 0.35  # SSD class scores below this are mostly false positives
@@ -66,10 +75,16 @@ class ConseImageEncoder:
         # Action columns come last; frames leave them 0 and the indexer fills them from action windows.
         self.actions, self.action_every_s = actions, action_every_s if actions else 0.0
         self.action_columns = slice(len(names), len(names) + len(actions.labels) if actions else len(names))
+        hypernyms = json.loads(HYPERNYMS.read_text())
+        # the table's lists follow the classifier's and the detector's label order; Kinetics actions have none
+        self._hypernyms = (
+            hypernyms["imagenet"] + hypernyms["coco"] if len(hypernyms["imagenet"]) == len(imagenet) else []
+        )
         names += actions.labels if actions else []
-        self.label_vectors = self._label_embeddings(names, text_encoder, cache_dir)
+        self.label_vectors = self._label_embeddings(names, self._hypernyms, text_encoder, cache_dir)
         self._model_paths, self._provider, self._threads = (classifier, detector), provider, threads
-        digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:8]
+        shape = "\n".join(names) + json.dumps(self._hypernyms) + f"{HYPERNYM_WEIGHT:g}"
+        digest = hashlib.sha256(shape.encode()).hexdigest()[:8]
         # Everything that shapes a stored vector is in the key: turning actions on or off, or another window
         # rate, re-indexes (with actions off it is the key of the frame labels alone, as before).
         self.key = f"conse-lite3-ssd-{text_encoder.key}-{digest}"
@@ -86,12 +101,24 @@ class ConseImageEncoder:
         return open_session(self._model_paths[1], self._provider, self._threads)
 
     @staticmethod
-    def _label_embeddings(names: list[str], text_encoder: TextEncoder, cache_dir: Path) -> np.ndarray:
-        digest = hashlib.sha256(("\n".join(names) + text_encoder.key).encode()).hexdigest()[:16]
+    def _label_embeddings(
+        names: list[str], hypernyms: list[list], text_encoder: TextEncoder, cache_dir: Path
+    ) -> np.ndarray:
+        """[n_labels, dim]: each name's embedding plus HYPERNYM_WEIGHT**depth times each of its hypernyms',
+        unit length (hypernyms[i] lists label i's [depth, name] pairs; labels past its end have none)."""
+        shape = "\n".join(names) + json.dumps(hypernyms) + f"{HYPERNYM_WEIGHT:g}" + text_encoder.key
+        digest = hashlib.sha256(shape.encode()).hexdigest()[:16]
         cache = cache_dir / f"label-embeddings-{digest}.npy"
         if cache.is_file():
             return np.load(cache)
         vectors = text_encoder.encode(names)
+        general = sorted({name for pairs in hypernyms for _, name in pairs})
+        if general:
+            embedded = dict(zip(general, text_encoder.encode(general)))
+            for i, pairs in enumerate(hypernyms):
+                for depth, name in pairs:
+                    vectors[i] += HYPERNYM_WEIGHT**depth * embedded[name]
+            vectors = l2_normalise(vectors)
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npy")
         np.save(tmp, vectors)

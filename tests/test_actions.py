@@ -178,3 +178,50 @@ def test_dense_frames_leave_the_regular_samples_where_they_were(sample_dir):
         assert len(burst) == WINDOW_FRAMES and burst[-1] - burst[0] < 1.5, burst  # the sample at 1 s is one of them
         assert np.diff(burst).max() <= 0.12 + 1e-6
     assert set(np.round(plain[0], 3)) <= set(np.round(seen, 3))
+
+
+def _textured(rng, size=(96, 160)) -> np.ndarray:
+    import cv2
+
+    return cv2.GaussianBlur(rng.uniform(0, 255, size).astype(np.float32), (0, 0), 1.5)
+
+
+def _flow_frames(still_caption: bool, walker: bool) -> list[np.ndarray]:
+    """16 grey frames at edge.actions' flow size: a textured photo zooming in (Ken Burns), optionally under a
+    caption that stands still, optionally with a textured figure crossing it on its own."""
+    import cv2
+
+    from edge.actions import _FLOW_SIZE
+
+    rng = np.random.default_rng(3)
+    photo, figure = _textured(rng), _textured(rng, (30, 14))
+    w, h = _FLOW_SIZE
+    frames = []
+    for i in range(16):
+        zoom = 1.0 + 0.007 * i
+        m = cv2.getRotationMatrix2D((80, 48), 0, zoom)
+        m[:, 2] -= (80 - w / 2, 48 - h / 2)
+        frame = np.clip(cv2.warpAffine(photo, m, (w, h), borderMode=cv2.BORDER_REFLECT), 0, 255).astype(np.uint8)
+        if walker:
+            x = 20 + 2 * i
+            frame[30:60, x : x + 14] = np.clip(figure, 0, 255)
+        if still_caption:
+            frame[6:20, 20:108] = 30
+            cv2.putText(frame, "CHURCH STREET", (24, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.35, 230, 1)
+        frames.append(frame)
+    return frames
+
+
+def test_a_still_caption_over_a_zooming_photo_is_not_local_motion():
+    """Photo montages: the picture zooms under a caption that stays put. Neither the zoom (affine) nor the
+    caption (standing still) moves on its own, however much texture the caption has."""
+    from edge.actions import _MIN_LOCAL_MOTION, local_motion
+
+    assert local_motion(_flow_frames(still_caption=False, walker=False)) < _MIN_LOCAL_MOTION
+    assert local_motion(_flow_frames(still_caption=True, walker=False)) < _MIN_LOCAL_MOTION
+
+
+def test_a_figure_crossing_a_zooming_photo_is_local_motion():
+    from edge.actions import _MIN_LOCAL_MOTION, local_motion
+
+    assert local_motion(_flow_frames(still_caption=True, walker=True)) >= _MIN_LOCAL_MOTION
