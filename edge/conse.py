@@ -8,6 +8,11 @@ compare with frames by cosine. With an action model (edge.actions) the 400 Kinet
 the label set: the indexer adds each sample's action weights to its frame weights before the mix, so one
 prompt matches objects, scenes and actions alike.
 
+The classifier names one thing per picture and sees a wide frame squeezed into a square, so a frame with
+a flower left and a car right came out as "hair slide". A wide (or tall) frame is therefore classified three
+times: whole, and its two end squares (left and right, or top and bottom); each label keeps its best
+probability over the views, the top-k of each view.
+
 A label's embedding is its name's plus, with weight HYPERNYM_WEIGHT**depth, its WordNet hypernyms'
 (edge/data/label_hypernyms.json, scripts/label_hierarchy.py): by name alone "a flower" was nearer "vase" than
 "daisy" and "a tiger" nearer "tiger beetle" than "tiger"; with them a daisy is a flower and a tiger a big cat.
@@ -33,9 +38,10 @@ from edge.runtime import on_gpu, open_session, run_on_device
 HYPERNYMS = DATA_DIR / "label_hypernyms.json"
 HYPERNYM_WEIGHT = 0.8  # per level up: the development set's fit part ranked classes best at 0.8 (0.6-1.0 alike)
 
-_TOP_K = 5  # ImageNet labels mixed per frame: the tail of the softmax is noise
+_TOP_K = 5  # ImageNet labels kept per view of a frame: the tail of the softmax is noise
 _MIN_DETECTION = 0.35  # SSD class scores below this are mostly false positives
 _CLASSIFIER_SIZE = 280  # EfficientNet-Lite3's fixed input
+_VIEWS_ASPECT = 1.3  # a frame at least this elongated is classified as a whole and as its two end squares
 _DETECTOR_SIZE = 300  # SSD-MobileNet-v2's input
 
 
@@ -50,6 +56,25 @@ def _load_coco_labels(path: Path) -> dict[int, str]:
             class_id, name = line.split("\t", 1)
             labels[int(class_id)] = name.strip()
     return labels
+
+
+def views(shape: tuple[int, ...]) -> list[tuple[slice, slice]]:
+    """(rows, cols) of the parts of a frame the classifier sees: the whole frame, and for an elongated one
+    its two end squares too."""
+    h, w = shape[:2]
+    whole = [(slice(0, h), slice(0, w))]
+    side = min(h, w)
+    if max(h, w) < _VIEWS_ASPECT * side:
+        return whole
+    if w > h:
+        return whole + [(slice(0, h), slice(0, side)), (slice(0, h), slice(w - side, w))]
+    return whole + [(slice(0, side), slice(0, w)), (slice(h - side, h), slice(0, w))]
+
+
+def _keep_top(row: np.ndarray, probs: np.ndarray) -> None:
+    """One view's top-k ImageNet probabilities into a frame's weights, each label at its best over the views."""
+    top = np.argpartition(probs, -_TOP_K)[-_TOP_K:]
+    row[top] = np.maximum(row[top], probs[top])
 
 
 class ConseImageEncoder:
@@ -83,7 +108,7 @@ class ConseImageEncoder:
         names += actions.labels if actions else []
         self.label_vectors = self._label_embeddings(names, self._hypernyms, text_encoder, cache_dir)
         self._model_paths, self._provider, self._threads = (classifier, detector), provider, threads
-        shape = "\n".join(names) + json.dumps(self._hypernyms) + f"{HYPERNYM_WEIGHT:g}"
+        shape = "\n".join(names) + json.dumps(self._hypernyms) + f"{HYPERNYM_WEIGHT:g} views {_VIEWS_ASPECT:g}"
         digest = hashlib.sha256(shape.encode()).hexdigest()[:8]
         # Everything that shapes a stored vector is in the key: turning actions on or off, or another window
         # rate, re-indexes (with actions off it is the key of the frame labels alone, as before).
@@ -155,10 +180,12 @@ class ConseImageEncoder:
         detector = threading.Thread(target=detect, name="detector")
         detector.start()
         for i, frame in enumerate(frames):
-            small = cv2.resize(frame, (_CLASSIFIER_SIZE, _CLASSIFIER_SIZE), interpolation=cv2.INTER_AREA)
-            probs = self._classifier.run(None, {"images": small[None]})[0][0].astype(np.float32) / 255.0
-            top = np.argpartition(probs, -_TOP_K)[-_TOP_K:]
-            weights[i, top] = probs[top]
+            for rows, cols in views(frame.shape):
+                small = cv2.resize(
+                    frame[rows, cols], (_CLASSIFIER_SIZE, _CLASSIFIER_SIZE), interpolation=cv2.INTER_AREA
+                )
+                probs = self._classifier.run(None, {"images": small[None]})[0][0].astype(np.float32) / 255.0
+                _keep_top(weights[i], probs)
         detector.join()
         if isinstance(detected[0], BaseException):
             raise detected[0]
@@ -184,10 +211,10 @@ class ConseImageEncoder:
         import torch
 
         for i, frame in enumerate(frames):
-            probs = run_on_device(self._classifier, {"images": frame.resized(_CLASSIFIER_SIZE, _CLASSIFIER_SIZE)[None]})
-            probs = probs[0][0].float().cpu().numpy() / 255.0
-            top = np.argpartition(probs, -_TOP_K)[-_TOP_K:]
-            weights[i, top] = probs[top]
+            for rows, cols in views(frame.shape):
+                small = frame.crop(rows, cols).resized(_CLASSIFIER_SIZE, _CLASSIFIER_SIZE)
+                probs = run_on_device(self._classifier, {"images": small[None]})
+                _keep_top(weights[i], probs[0][0].float().cpu().numpy() / 255.0)
         batch = torch.stack([f.resized(_DETECTOR_SIZE, _DETECTOR_SIZE) for f in frames]).float() * (2.0 / 255.0) - 1.0
         logits = run_on_device(self._detector, {"Preprocessor/sub:0": batch})[0]
         ids = torch.as_tensor(self._coco_ids, device=logits.device)

@@ -43,6 +43,10 @@ class DeviceFrame:
             self._host = self.tensor.cpu().numpy()
         return self._host if dtype is None else self._host.astype(dtype)
 
+    def crop(self, rows: slice, cols: slice) -> DeviceFrame:
+        """A part of the frame, still in GPU memory (a view: nothing is copied)."""
+        return DeviceFrame(self.tensor[rows, cols])
+
     def resized(self, width: int, height: int):
         """uint8 HxWx3 device tensor, area-averaged like cv2.INTER_AREA when shrinking."""
         import torch.nn.functional as F

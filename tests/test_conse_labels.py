@@ -1,0 +1,80 @@
+"""ConSE's label embeddings: a label carries its WordNet hypernyms, so a general prompt reaches specific labels.
+The real text encoder (bge) and the real label files of the model store."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edge import conse
+from edge.bundles import load_text_encoder, load_visual_bundle
+from edge.settings import load_settings
+
+
+@pytest.fixture
+def frame_labels(models_dir, edge_home, monkeypatch) -> list[str]:
+    monkeypatch.setenv("EDGE_ACTION_EVERY", "0")  # the frame models' labels alone
+    labels = (models_dir / "image-efficientnet-lite3" / "labels.txt").read_text().splitlines()
+    return [line.strip() for line in labels if line.strip()]
+
+
+def _rank(label_vectors: np.ndarray, labels: list[str], prompt: str, label: str) -> int:
+    p = load_text_encoder(load_settings()).encode([prompt])[0]
+    order = np.argsort(-(label_vectors[: len(labels)] @ p))
+    return int(np.flatnonzero(order == labels.index(label))[0])
+
+
+@pytest.mark.parametrize("prompt, label", [("a flower", "daisy"), ("an insect", "weevil"), ("a hand tool", "hammer")])
+def test_a_general_prompt_reaches_the_specific_labels_under_it(frame_labels, prompt, label):
+    """By name alone bge put "daisy" far behind "vase", "pot, flowerpot" and "perfume" for "a flower";
+    through its hypernyms (flower -> angiosperm) it is among the first few ImageNet labels."""
+    vectors = load_visual_bundle(load_settings()).image_encoder.label_vectors
+    assert _rank(vectors, frame_labels, prompt, label) < 5
+
+
+def test_without_hypernyms_a_label_is_its_name_and_the_index_key_changes(frame_labels, monkeypatch, tmp_path):
+    table = json.loads(conse.HYPERNYMS.read_text())
+    assert len(table["imagenet"]) == len(frame_labels) and len(table["coco"]) == 80
+    daisy = frame_labels.index("daisy")
+    assert [1, "flower"] in table["imagenet"][daisy]
+    with_hypernyms = load_visual_bundle(load_settings()).image_encoder
+
+    flat = tmp_path / "flat.json"
+    flat.write_text(json.dumps({**table, "imagenet": [[]] * len(frame_labels), "coco": [[]] * 80}))
+    monkeypatch.setattr(conse, "HYPERNYMS", flat)
+    by_name = load_visual_bundle(load_settings()).image_encoder
+    assert by_name.key != with_hypernyms.key  # stored vectors of the other kind are re-indexed, never mixed
+    alone = load_text_encoder(load_settings()).encode(["daisy"])[0]
+    assert by_name.label_vectors[daisy] @ alone > 0.99  # (batched with longer names: padding moves it a little)
+    assert _rank(by_name.label_vectors, frame_labels, "a flower", "daisy") > _rank(
+        with_hypernyms.label_vectors, frame_labels, "a flower", "daisy"
+    )
+
+
+def test_views_of_an_elongated_frame():
+    from edge.conse import views
+
+    assert views((720, 720, 3)) == [(slice(0, 720), slice(0, 720))]
+    assert views((720, 1280, 3))[1:] == [(slice(0, 720), slice(0, 720)), (slice(0, 720), slice(560, 1280))]
+    assert views((1280, 720, 3))[1:] == [(slice(0, 720), slice(0, 720)), (slice(560, 1280), slice(0, 720))]
+
+
+def test_two_things_side_by_side_are_both_seen(frame_labels, monkeypatch):
+    """A wide frame with a cat left and a rocket on its launch pad right (real photos): squeezed whole into the
+    classifier's square it is all cat (Egyptian cat, tiger cat, tabby, ...); its end squares name the rocket too."""
+    import cv2
+    from skimage import data
+
+    frame = np.hstack([cv2.resize(data.chelsea(), (640, 720)), cv2.resize(data.rocket(), (640, 720))])
+    encoder = load_visual_bundle(load_settings()).image_encoder
+
+    def seen(weights):
+        names = {frame_labels[i] for i in np.flatnonzero(weights[0, : len(frame_labels)])}
+        rocket = ("missile", "projectile, missile", "space shuttle")
+        return {"cat" for n in names if "cat" in n} | {"rocket" for n in names if n in rocket}
+
+    assert seen(encoder.label_weights([frame])) == {"cat", "rocket"}
+    monkeypatch.setattr(conse, "_VIEWS_ASPECT", 99.0)  # the whole frame alone
+    assert seen(encoder.label_weights([frame])) == {"cat"}
