@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 WORDNET = Path("/usr/share/wordnet")
 TIMM = "timm==1.0.31"
 SYNSETS_MEMBER = "timm/data/_info/imagenet_synsets.txt"
@@ -103,7 +104,9 @@ def build(imagenet_labels: Path, coco_labels: Path, cache: Path, wordnet: Path =
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    models = Path.home() / ".local/share/edge/models/v1"
+    from edge.settings import load_settings
+
+    models = load_settings().models_dir
     ap.add_argument("--imagenet-labels", type=Path, default=models / "image-efficientnet-lite3" / "labels.txt")
     ap.add_argument("--coco-labels", type=Path, default=ROOT / "edge" / "data" / "coco_labels.txt")
     ap.add_argument("--out", type=Path, default=OUT)

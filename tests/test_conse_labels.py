@@ -78,3 +78,15 @@ def test_two_things_side_by_side_are_both_seen(frame_labels, monkeypatch):
     assert seen(encoder.label_weights([frame])) == {"cat", "rocket"}
     monkeypatch.setattr(conse, "_VIEWS_ASPECT", 99.0)  # the whole frame alone
     assert seen(encoder.label_weights([frame])) == {"cat"}
+
+
+def test_the_hierarchy_script_reads_wordnet_hypernyms():
+    import label_hierarchy as lh
+
+    if not (lh.WORDNET / "data.noun").is_file():
+        pytest.skip("Debian's wordnet-base is not installed")
+    nouns, senses = lh.read_nouns(lh.WORDNET), lh.first_senses(lh.WORDNET)
+    chain = lh.ancestors(nouns, senses["daisy"])
+    assert chain[0] == (1, senses["flower"]) and (2, senses["angiosperm"]) in chain
+    hammer = "03481172"  # ImageNet's n03481172 (the first sense of "hammer" is a gun's striker)
+    assert [nouns[o][0][0] for d, o in lh.ancestors(nouns, hammer) if d <= 2] == ["hand tool", "tool"]
