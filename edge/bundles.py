@@ -97,7 +97,7 @@ def load_visual_bundle(settings: Settings, calibration: dict | None = None) -> V
         model_path(store, "detect-ssd-mobilenet-v2", "labels.txt"),
         # One intra-op thread unless EDGE_THREADS says otherwise: as fast (7.4x vs 7.6x realtime at 720p, the
         # decoder overlaps on its own thread) for less CPU, and the work stays on the background-priority
-        # frame thread (edge.indexer.scan_samples) instead of pool threads at normal priority.
+        # frame thread (edge.sampling.scan_samples) instead of pool threads at normal priority.
         text,
         cache_dir=settings.cache_dir,
         provider=settings.provider,

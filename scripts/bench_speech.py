@@ -74,7 +74,7 @@ def _visual_load(video: Path, home: Path) -> subprocess.Popen:
     """A separate process indexing `video` (visual only) over and over until it is killed."""
     code = (
         "import sys; from pathlib import Path; from edge.appliance import Edge; from edge.decode import probe; "
-        "from edge.indexer import VisualSampler, scan_samples\n"
+        "from edge.sampling import VisualSampler, scan_samples\n"
         "edge = Edge(); p = Path(sys.argv[1])\n"
         "while True: scan_samples(p, probe(p), edge.settings.sample_fps, [VisualSampler(edge.bundle.image_encoder).feed])"
     )

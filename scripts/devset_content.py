@@ -233,7 +233,7 @@ SIGN_WORDS = [
     ("HOTEL", ["HOSTEL"]),
     ("PHARMACY", ["FARM SHOP"]),
     ("MUSEUM", ["MUSE CAFE"]),
-    ("BAKERY", ["BAKER STREET"]),
+    ("BAKERY", ["BAKERS DOZEN"]),  # not "BAKER STREET": that is a street, a true "street" sign
     ("POLICE", ["POLICY"]),
     ("CINEMA", ["CINNAMON ROLLS"]),
     ("LIBRARY", ["LIBRA"]),

@@ -128,7 +128,7 @@ def decode_rates(decoder, path: Path, duration: float) -> dict:
 def index_streams(encoder, decoder, path: Path, duration: float, n: int) -> float:
     """Aggregate x realtime of n videos indexed at once (visual), one thread each, sharing the models."""
     from edge.decode import probe
-    from edge.indexer import VisualSampler, scan_samples
+    from edge.sampling import VisualSampler, scan_samples
 
     info = probe(path)
     errors: list[BaseException] = []

@@ -163,7 +163,7 @@ def test_indexing_with_actions_imports_no_install_time_code(tmp_path, sample_dir
 
 def test_dense_frames_leave_the_regular_samples_where_they_were(sample_dir):
     from edge.decode import probe
-    from edge.indexer import scan_samples
+    from edge.sampling import scan_samples
 
     video = sample_dir / "rocket.mp4"  # 8 s at 25 fps
     seen: list[float] = []

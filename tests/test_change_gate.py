@@ -4,7 +4,7 @@ import numpy as np
 from make_sample import write_static
 
 from edge.decode import probe
-from edge.indexer import ChangeGate, VisualSampler, scan_samples
+from edge.sampling import ChangeGate, VisualSampler, scan_samples
 
 
 class CountingEncoder:

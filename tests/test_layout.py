@@ -14,7 +14,7 @@ def test_answering_requests_imports_no_install_time_code_and_no_decoder(tmp_path
         "edge = Edge()\n"
         "create_app(edge)\n"  # loads the classifier and its models, as `edge serve` does at start-up
         "loaded = sorted(m for m in sys.modules if m.startswith('edge.install') or m.split('.')[0] in "
-        "('av', 'tensorflow', 'tf2onnx') or m in ('edge.indexer', 'edge.decode', 'edge.audio', 'edge.speech'))\n"
+        "('av', 'tensorflow', 'tf2onnx') or m in ('edge.indexer', 'edge.sampling', 'edge.decode', 'edge.audio', 'edge.speech'))\n"
         "print(','.join(loaded))\n"
     )
     proc = subprocess.run(
