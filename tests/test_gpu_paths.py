@@ -138,6 +138,31 @@ def test_without_torch_gpu_sessions_get_no_stream_and_one_line_says_why(
     streams._torch_cuda.cache_clear()
 
 
+class _FrameOffHost:
+    """Stands in for edge.nvdec.DeviceFrame (no GPU here): an array only through np.asarray, like a GPU frame."""
+
+    def __init__(self, array: np.ndarray):
+        self._array = array
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return self._array
+
+
+def test_action_windows_take_frames_left_in_gpu_memory(models_dir, edge_home):
+    from edge.actions import WINDOW_FPS, WINDOW_FRAMES
+    from edge.appliance import Edge
+    from edge.indexer import VisualSampler
+
+    encoder = Edge().bundle.image_encoder
+    assert encoder.actions is not None  # the shipped default: action windows on
+    encoder.__dict__["device_frames"] = True  # what it says when both frame models opened on a GPU
+    sampler = VisualSampler(encoder)
+    frame = np.random.default_rng(0).integers(0, 256, (180, 320, 3), np.uint8)
+    for i in range(WINDOW_FRAMES):
+        sampler.feed_dense(i / WINDOW_FPS, _FrameOffHost(frame))
+    assert [w.start for w in sampler.actions.windows] == [0.0]  # a still window, measured on the host
+
+
 def test_without_nvdec_the_cpu_decoder_is_chosen_with_the_reason(caplog):
     choose_decoder.cache_clear()
     with caplog.at_level(logging.INFO, logger="edge.decode"):
