@@ -95,8 +95,9 @@ class NvdecDecoder:
             import PyNvVideoCodec as nvc
         except ImportError as exc:
             raise DecoderUnavailable(f"PyNvVideoCodec is not installed ({exc})") from exc
-        except Exception as exc:  # its native library loads at import: no driver, wrong CUDA
-            raise DecoderUnavailable(f"PyNvVideoCodec does not load: {exc}") from exc
+        except Exception as exc:  # its native libraries load at import: no driver, no NVDEC/NVENC libraries
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # then pages of troubleshooting
+            raise DecoderUnavailable(f"PyNvVideoCodec does not load: {first}") from exc
         try:
             import torch
         except ImportError as exc:

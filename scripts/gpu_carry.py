@@ -26,8 +26,10 @@ import tarfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WHEELS = ["onnxruntime-gpu==1.31.1", "pynvvideocodec==2.2.4", "av==18.1.0", "platformdirs==4.14.8"]
-PACKAGES = ("onnxruntime", "PyNvVideoCodec", "av", "av.libs", "platformdirs")  # kept of the install, + dist-info
+# What edge's visual indexing imports that the GPU machine's image lacks (it has numpy, OpenCV, tokenizers, click,
+# tqdm, scikit-image for the sample clip, and torch); rehearsed here in a venv of just those.
+WHEELS = ["onnxruntime-gpu==1.31.1", "pynvvideocodec==2.2.4", "av==18.1.0", "platformdirs==4.14.8", "jellyfish==1.2.1"]
+PACKAGES = ("onnxruntime", "PyNvVideoCodec", "av", "av.libs", "platformdirs", "jellyfish")  # kept, + dist-info
 VISUAL_MODELS = ["image-efficientnet-lite3", "detect-ssd-mobilenet-v2", "text-bge-small-en", "action-i3d-kinetics400"]
 PLATFORMS = [
     "manylinux_2_28_x86_64",

@@ -50,4 +50,12 @@ export EDGE_CACHE_DIR="$STASH/home/cache" PYTHONUNBUFFERED=1
 OUT_DIR=${OUT:-$STASH/out}
 mkdir -p "$OUT_DIR"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-timeout 290 "$PY" scripts/gpu_check.py --out "$OUT_DIR/gpu_check.json" "$@"
+# PyNvVideoCodec needs the driver's video libraries (a container's "video" capability), not only CUDA
+{ ldconfig -p; ls ${LD_LIBRARY_PATH:+${LD_LIBRARY_PATH//:/ }} /usr/local/nvidia/lib64 2>/dev/null; } | grep -E 'libnvcuvid|libnvidia-encode' \
+  || echo "gpu_check: no libnvcuvid / libnvidia-encode found (ldconfig, LD_LIBRARY_PATH, /usr/local/nvidia/lib64)" >&2
+timeout 290 "$PY" scripts/gpu_check.py --out "$OUT_DIR/gpu_check.json" "$@" || {
+  rc=$?
+  echo "gpu_check: stopped (exit $rc); measured so far:" >&2
+  cat "$OUT_DIR/gpu_check.json" 2>/dev/null || true
+  exit "$rc"
+}
