@@ -3,15 +3,16 @@
     python scripts/gpu_carry.py [--out .gpu-carry] [--part-mib 56] [--python-version 3.12] [--xz-preset 1]
 
 Downloads (pip download, no dependencies, CPython manylinux wheels for the GPU machine's Python 3.12)
-onnxruntime-gpu, PyNvVideoCodec, PyAV and platformdirs, the pinned versions, and installs them into a folder
-here (pip --target, cross-platform: nothing is imported); keeps only their packages (no samples, benchmarks or
-bundled ffmpeg sources); takes the visual models, action model included (the shipped default indexes with
-action windows), from the verified store (EDGE_MODELS_DIR); packs all of it into one xz tar (about 20% below
-the wheels: the CUDA provider library compresses from 231 to 186 MB) and splits it into parts under --out (an
-ignored folder), with manifest.json (sha256 of every part and of the whole). The device tool carries at most
-64 MiB per call, working tree included, so each call carries the manifest and one part; gpu_check.sh keeps the
-parts it was given (files stay while the machine is warm) and runs the check once it holds them all. It prints
-the calls to make. --python-version 3.11 (this machine's) builds the same for a rehearsal here.
+onnxruntime-gpu, PyNvVideoCodec, PyAV, platformdirs and jellyfish, the pinned versions, and installs them into
+a folder here (pip --target, cross-platform: nothing is imported); keeps only their packages (no samples,
+benchmarks or bundled ffmpeg sources); takes the visual models, action model included (the shipped default
+indexes with action windows), from the verified store (EDGE_MODELS_DIR); packs all of it into one xz tar
+(368 MiB, 7 parts of 56 MiB, in 6.6 min here at preset 1; the plain wheels and three models were 409 MiB in 8)
+split into parts under --out (an ignored folder), with manifest.json (sha256 of every part and of the whole).
+The device tool carries at most 64 MiB per call, working tree included, so each call carries the manifest and
+one part; gpu_check.sh keeps the parts it was given (files stay while the machine is warm) and runs the check
+once it holds them all. It prints the calls to make. --python-version 3.11 (this machine's) builds the same
+for a rehearsal here.
 """
 
 from __future__ import annotations
