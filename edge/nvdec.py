@@ -60,8 +60,8 @@ class DeviceFrame:
         return self._host if dtype is None else self._host.astype(dtype)
 
     def crop(self, rows: slice, cols: slice) -> DeviceFrame:
-        """A part of the frame, still in GPU memory (a view: nothing is copied)."""
-        return DeviceFrame(self.tensor[rows, cols])
+        """A part of the frame, still in GPU memory (a view: nothing is copied), ready when the frame is."""
+        return DeviceFrame(self.tensor[rows, cols], self.stream, self.ready)
 
     def resized(self, width: int, height: int):
         """uint8 HxWx3 device tensor, area-averaged like cv2.INTER_AREA when shrinking, made on the current
