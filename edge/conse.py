@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -33,7 +33,7 @@ import numpy as np
 from edge.actions import ActionModel
 from edge.encoders import TextEncoder, l2_normalise
 from edge.modelfiles import DATA_DIR
-from edge.runtime import on_gpu, open_session, run_on_device
+from edge.runtime import on_gpu, open_session, run_on_device, stage
 
 HYPERNYMS = DATA_DIR / "label_hypernyms.json"
 HYPERNYM_WEIGHT = 0.8  # per level up: the development set's fit part ranked classes best at 0.8 (0.6-1.0 alike)
@@ -172,32 +172,37 @@ class ConseImageEncoder:
         weights = np.zeros((len(frames), len(self.label_vectors)), np.float32)
         if not frames:
             return weights
-        if not isinstance(frames[0], np.ndarray):
-            return self._device_label_weights(frames, weights)
-        # The detector runs on a thread of its own beside the classifier (both release the GIL), so a batch
-        # keeps both cores busy; a new thread per batch inherits the caller's (background) priority.
+        on_device = not isinstance(frames[0], np.ndarray)  # edge.nvdec.DeviceFrame: resized on the GPU
+        classify, detect = (self._device_classify, self._device_detect) if on_device else (self._classify, self._detect)
+        # The detector runs on a thread of its own beside the classifier (both release the GIL; on a GPU each
+        # model has its own CUDA stream), so a batch keeps both busy; a new thread per batch inherits the
+        # caller's (background) priority.
         detected: list = []
 
-        def detect():
+        def detect_thread():
             try:
-                detected.append(self._detect(frames))
+                detected.append(detect(frames))
             except BaseException as exc:  # re-raised below, in the caller's thread
                 detected.append(exc)
 
-        detector = threading.Thread(target=detect, name="detector")
+        detector = threading.Thread(target=detect_thread, name="detector")
         detector.start()
-        for i, frame in enumerate(frames):
-            for rows, cols in views(frame.shape):
-                small = cv2.resize(
-                    frame[rows, cols], (_CLASSIFIER_SIZE, _CLASSIFIER_SIZE), interpolation=cv2.INTER_AREA
-                )
-                probs = self._classifier.run(None, {"images": small[None]})[0][0].astype(np.float32) / 255.0
-                _keep_top(weights[i], probs)
+        for i, probs in classify(frames):
+            _keep_top(weights[i], probs)
         detector.join()
         if isinstance(detected[0], BaseException):
             raise detected[0]
         weights[:, self._coco_columns] = detected[0]
         return weights
+
+    def _classify(self, frames: Sequence[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
+        """(frame index, ImageNet probabilities) for each view of each frame (`views`; one view a call)."""
+        for i, frame in enumerate(frames):
+            for rows, cols in views(frame.shape):
+                small = cv2.resize(
+                    frame[rows, cols], (_CLASSIFIER_SIZE, _CLASSIFIER_SIZE), interpolation=cv2.INTER_AREA
+                )
+                yield i, self._classifier.run(None, {"images": small[None]})[0][0].astype(np.float32) / 255.0
 
     def _detect(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         """[n_frames, n_coco] best detection score per class, 0 under the threshold."""
@@ -213,21 +218,24 @@ class ConseImageEncoder:
         best = 1.0 / (1.0 + np.exp(-logits[:, :, self._coco_ids].max(axis=1)))
         return np.where(best >= _MIN_DETECTION, best, 0.0)
 
-    def _device_label_weights(self, frames, weights: np.ndarray) -> np.ndarray:
-        """label_weights for frames in GPU memory: resized there and bound to the sessions (no host copy)."""
+    def _device_classify(self, frames) -> Iterator[tuple[int, np.ndarray]]:
+        """_classify for frames in GPU memory: resized on the classifier's stream and bound to its session."""
+        with stage(self._classifier):
+            for i, frame in enumerate(frames):
+                for rows, cols in views(frame.shape):
+                    small = frame.crop(rows, cols).resized(_CLASSIFIER_SIZE, _CLASSIFIER_SIZE)[None]
+                    yield i, run_on_device(self._classifier, {"images": small})[0][0].float().cpu().numpy() / 255.0
+
+    def _device_detect(self, frames) -> np.ndarray:
+        """_detect for frames in GPU memory, on the detector's stream."""
         import torch
 
-        for i, frame in enumerate(frames):
-            for rows, cols in views(frame.shape):
-                small = frame.crop(rows, cols).resized(_CLASSIFIER_SIZE, _CLASSIFIER_SIZE)
-                probs = run_on_device(self._classifier, {"images": small[None]})
-                _keep_top(weights[i], probs[0][0].float().cpu().numpy() / 255.0)
-        batch = torch.stack([f.resized(_DETECTOR_SIZE, _DETECTOR_SIZE) for f in frames]).float() * (2.0 / 255.0) - 1.0
-        logits = run_on_device(self._detector, {"Preprocessor/sub:0": batch})[0]
-        ids = torch.as_tensor(self._coco_ids, device=logits.device)
-        best = torch.sigmoid(logits[:, :, ids].amax(dim=1)).cpu().numpy()
-        weights[:, self._coco_columns] = np.where(best >= _MIN_DETECTION, best, 0.0)
-        return weights
+        with stage(self._detector):
+            small = torch.stack([f.resized(_DETECTOR_SIZE, _DETECTOR_SIZE) for f in frames])
+            logits = run_on_device(self._detector, {"Preprocessor/sub:0": small.float() * (2.0 / 255.0) - 1.0})[0]
+            ids = torch.as_tensor(self._coco_ids, device=logits.device)
+            best = torch.sigmoid(logits[:, :, ids].amax(dim=1)).cpu().numpy()
+        return np.where(best >= _MIN_DETECTION, best, 0.0)
 
     def mix(self, weights: np.ndarray) -> np.ndarray:
         """[n, n_labels] label weights -> unit vectors in text space. Nothing recognised: a zero vector,

@@ -4,8 +4,10 @@ The samples are the CPU decoder's: which frame holds each sample is planned from
 (PyAV demuxing, no decoding on the CPU), then NVDEC decodes those frames by index, colour-converted to RGB
 by the decoder itself into device memory. A frame reaches the host only when a stage asks for a numpy array
 (np.asarray: OCR at the sample rate); the visual models get device tensors resized on the GPU and bound to
-onnxruntime without a host copy (edge.conse). A file NVDEC cannot open (a codec it lacks) is decoded on the
-CPU, with the reason logged.
+onnxruntime without a host copy (edge.conse). The decode stage's torch work (taking frames from the decoder,
+turning them upright, the change gate's thumbnails) runs on its own CUDA stream (edge.streams); a model stage
+waits on a frame's ready event before resizing it on the model's stream. A file NVDEC cannot open (a codec it
+lacks) is decoded on the CPU, with the reason logged.
 
 Needs PyNvVideoCodec, torch with CUDA (device tensors, DLPack) and an NVIDIA driver; without them
 NvdecDecoder.open() raises DecoderUnavailable and edge.decode.choose_decoder keeps the CPU decoder.
@@ -21,6 +23,7 @@ import av
 import cv2
 import numpy as np
 
+from edge import streams
 from edge.decode import CpuDecoder, DecoderUnavailable, VideoError, _Selector
 
 log = logging.getLogger("edge.decode")
@@ -28,11 +31,23 @@ _BATCH = 8  # frames asked of NVDEC at a time: a few ms of decoding, 22 MB of 72
 
 
 class DeviceFrame:
-    """An RGB uint8 HxWx3 frame in GPU memory (a torch CUDA tensor). np.asarray copies it to the host, once."""
+    """An RGB uint8 HxWx3 frame in GPU memory (a torch CUDA tensor) made on the decode stream `stream` (None:
+    the caller's), complete once `ready` (a CUDA event) is. np.asarray copies it to the host, once."""
 
-    def __init__(self, tensor):
-        self.tensor = tensor
+    def __init__(self, tensor, stream=None, ready=None):
+        self.tensor, self.stream, self.ready = tensor, stream, ready
         self._host: np.ndarray | None = None
+
+    def _here(self):
+        """The tensor, safe to use on the current stream: after its decoding, and kept from reuse until then."""
+        if self.ready is not None:
+            import torch
+
+            current = torch.cuda.current_stream(self.tensor.device)
+            if current != self.stream:
+                current.wait_event(self.ready)
+                self.tensor.record_stream(current)
+        return self.tensor
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -40,24 +55,29 @@ class DeviceFrame:
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         if self._host is None:
-            self._host = self.tensor.cpu().numpy()
+            with streams.on_stream(self.stream):
+                self._host = self._here().cpu().numpy()
         return self._host if dtype is None else self._host.astype(dtype)
 
     def crop(self, rows: slice, cols: slice) -> DeviceFrame:
-        """A part of the frame, still in GPU memory (a view: nothing is copied)."""
-        return DeviceFrame(self.tensor[rows, cols])
+        """A part of the frame, still in GPU memory (a view: nothing is copied), ready when the frame is."""
+        return DeviceFrame(self.tensor[rows, cols], self.stream, self.ready)
 
     def resized(self, width: int, height: int):
-        """uint8 HxWx3 device tensor, area-averaged like cv2.INTER_AREA when shrinking."""
+        """uint8 HxWx3 device tensor, area-averaged like cv2.INTER_AREA when shrinking, made on the current
+        stream (a model stage's)."""
         import torch.nn.functional as F
 
-        chw = self.tensor.permute(2, 0, 1)[None].float()
+        tensor = self._here()
+        chw = tensor.permute(2, 0, 1)[None].float()
         out = F.interpolate(chw, size=(height, width), mode="area")
-        return out[0].permute(1, 2, 0).round_().clamp_(0, 255).to(dtype=self.tensor.dtype).contiguous()
+        return out[0].permute(1, 2, 0).round_().clamp_(0, 255).to(dtype=tensor.dtype).contiguous()
 
     def thumbnail(self, width: int, height: int) -> np.ndarray:
-        """float32 HxW grey (channel mean) of the area-resized frame, on the host: the change gate's input."""
-        return self.resized(width, height).float().mean(dim=2).cpu().numpy()
+        """float32 HxW grey (channel mean) of the area-resized frame, on the host: the change gate's input,
+        made on the decode stream."""
+        with streams.on_stream(self.stream):
+            return self.resized(width, height).float().mean(dim=2).cpu().numpy()
 
 
 class NvdecDecoder:
@@ -66,6 +86,7 @@ class NvdecDecoder:
     def __init__(self, nvc, torch, gpu_id: int):
         self._nvc, self._torch, self.gpu_id = nvc, torch, gpu_id
         self._cpu = CpuDecoder()
+        self.stream = streams.stage_stream("decode", gpu_id)
 
     @classmethod
     def open(cls, gpu_id: int = 0) -> NvdecDecoder:
@@ -74,8 +95,9 @@ class NvdecDecoder:
             import PyNvVideoCodec as nvc
         except ImportError as exc:
             raise DecoderUnavailable(f"PyNvVideoCodec is not installed ({exc})") from exc
-        except Exception as exc:  # its native library loads at import: no driver, wrong CUDA
-            raise DecoderUnavailable(f"PyNvVideoCodec does not load: {exc}") from exc
+        except Exception as exc:  # its native libraries load at import: no driver, no NVDEC/NVENC libraries
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # then pages of troubleshooting
+            raise DecoderUnavailable(f"PyNvVideoCodec does not load: {first}") from exc
         try:
             import torch
         except ImportError as exc:
@@ -92,12 +114,17 @@ class NvdecDecoder:
     def _frames(self, decoder, indices: list[int], turns: int) -> Iterator[DeviceFrame]:
         torch = self._torch
         for i in range(0, len(indices), _BATCH):
-            for surface in decoder.get_batch_frames_by_index(indices[i : i + _BATCH]):
-                # clone: the decoder reuses its output surfaces for the next batch
-                tensor = torch.from_dlpack(surface).clone()
-                if turns:
-                    tensor = torch.rot90(tensor, turns, dims=(0, 1)).contiguous()
-                yield DeviceFrame(tensor)
+            with streams.on_stream(self.stream):  # DLPack hands the surfaces over on the decode stream
+                frames = []
+                for surface in decoder.get_batch_frames_by_index(indices[i : i + _BATCH]):
+                    # clone: the decoder reuses its output surfaces for the next batch
+                    tensor = torch.from_dlpack(surface).clone()
+                    if turns:
+                        tensor = torch.rot90(tensor, turns, dims=(0, 1)).contiguous()
+                    ready = torch.cuda.Event()
+                    ready.record(self.stream)
+                    frames.append(DeviceFrame(tensor, self.stream, ready))
+            yield from frames
 
     def samples(
         self, path: Path, sample_fps: float = 1.0, bursts: tuple[float, int, float] | None = None

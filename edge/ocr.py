@@ -65,9 +65,10 @@ class OcrEngine:
         # CPU unless a provider is named: gated OCR is cheap there, the GPU stays with the visual encoder, and
         # inputs change shape with every text width (TensorRT would rebuild engines; CUDA is untested with it).
         provider = provider or "cpu"
-        self._det = open_session(Path(det_path), provider, threads)
-        self._rec = open_session(Path(rec_path), provider, threads)
-        self._cls = open_session(Path(cls_path), provider, threads) if cls_path else None
+        # On a GPU the three run one after another: one OCR stage, one CUDA stream (edge.streams).
+        self._det = open_session(Path(det_path), provider, threads, stage="ocr")
+        self._rec = open_session(Path(rec_path), provider, threads, stage="ocr")
+        self._cls = open_session(Path(cls_path), provider, threads, stage="ocr") if cls_path else None
         chars = self._rec.get_modelmeta().custom_metadata_map.get("character")
         if not chars:  # RapidOCR would fetch a character table from the network here
             raise ValueError(f"{rec_path} carries no character table; not a PP-OCR recogniser from the store")

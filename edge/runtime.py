@@ -2,17 +2,21 @@
 provider options (TensorRT engine cache, FP16 / INT8), and a record of the providers each model really got.
 
 onnxruntime itself drops a requested provider it does not have with only a Python warning, and raises when
-one it has fails to initialise (driver, CUDA libraries). Both end here the same way: the next provider in
-the list is tried and one `event=provider_fallback` line says why; a provider forced by EDGE_PROVIDER
-that does not load is an error naming it.
+one it has fails to initialise (driver, CUDA libraries); its own retry is turned off, since it prints to stdout
+and drops the provider options. Both end here the same way: the next provider in the list is tried and one
+`event=provider_fallback` line says why; a provider forced by EDGE_PROVIDER that does not load is an error
+naming it. A GPU session runs on its stage's CUDA stream (edge.streams), shared with the stage's torch work.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import shutil
+import sys
 import warnings
+import weakref
 from pathlib import Path
 
 try:
@@ -23,7 +27,8 @@ except ImportError as exc:  # the runtime is an extra: exactly one of onnxruntim
         "'edge[gpu]' (make setup RUNTIME=gpu)"
     ) from exc
 
-from edge.modelfiles import DATA_DIR  # noqa: E402  (after the onnxruntime check)
+from edge import streams  # noqa: E402  (after the onnxruntime check)
+from edge.modelfiles import DATA_DIR  # noqa: E402
 
 log = logging.getLogger("edge.runtime")
 
@@ -40,6 +45,7 @@ CPU = "CPUExecutionProvider"
 INT8_TABLES = DATA_DIR / "int8"
 
 _opened: dict[str, list[str]] = {}  # model label -> providers its session really got, best first
+_stage_streams: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # GPU session -> its stage's stream
 
 
 class ProviderError(RuntimeError):
@@ -67,14 +73,17 @@ def model_label(path: Path) -> str:
     return f"{path.parent.name}/{path.name}"
 
 
-def provider_options(name: str, path: Path) -> dict[str, str]:
-    """Options for one GPU provider and model; the CPU provider takes none."""
+def provider_options(name: str, path: Path, stream=None) -> dict[str, str]:
+    """Options for one GPU provider and model, on `stream` (a torch.cuda.Stream) when given; the CPU provider
+    takes none."""
     if name == CPU:
         return {}
     from edge.settings import load_settings  # only read when a GPU provider is in play
 
     settings = load_settings()
     options = {"device_id": str(settings.gpu_device)}
+    if stream is not None:  # the same two keys for the CUDA and the TensorRT provider
+        options.update(has_user_compute_stream="1", user_compute_stream=streams.handle(stream))
     if name != "TensorrtExecutionProvider":
         return options
     # Engines take seconds to minutes to build; cached on disk they load in milliseconds next time.
@@ -119,20 +128,35 @@ def _session_options(threads: int) -> ort.SessionOptions:
 
 @functools.cache
 def _preload_cuda_libraries() -> None:
-    """onnxruntime-gpu finds CUDA and cuDNN in the nvidia-* pip packages only once told to load them."""
+    """onnxruntime-gpu finds CUDA and cuDNN in the nvidia-* pip packages only once told to load them (torch,
+    when imported first, has loaded its own). What it fails to load it prints: to stderr here, since stdout
+    carries the CLI's JSON."""
     if hasattr(ort, "preload_dlls"):
         try:
-            ort.preload_dlls()
+            with contextlib.redirect_stdout(sys.stderr):
+                ort.preload_dlls()
         except Exception as exc:  # noqa: BLE001  (the CUDA provider then fails to load and says why)
             log.info("event=cuda_preload_failed reason=%r", _one_line(exc))
 
 
-def open_session(path: Path, forced_provider: str | None = None, threads: int = 0) -> ort.InferenceSession:
-    """A session on the best provider that loads, falling back one provider at a time (module docstring)."""
+def _gpu_device() -> int:
+    from edge.settings import load_settings  # only read when a GPU provider is in play
+
+    return load_settings().gpu_device
+
+
+def open_session(
+    path: Path, forced_provider: str | None = None, threads: int = 0, stage: str | None = None
+) -> ort.InferenceSession:
+    """A session on the best provider that loads, falling back one provider at a time (module docstring).
+    On a GPU it runs on the CUDA stream of `stage` (default: its own model label); sessions that run one
+    after another in one stage (OCR's detector and recogniser) share it."""
     path, label = Path(path), model_label(Path(path))
     opts = _session_options(threads)
     providers = choose_providers(forced_provider)
+    stream = None
     if providers != [CPU]:
+        stream = streams.stage_stream(stage or label, _gpu_device())  # imports torch first, where there is one
         _preload_cuda_libraries()
     while True:
         wanted = providers[0]
@@ -140,7 +164,10 @@ def open_session(path: Path, forced_provider: str | None = None, threads: int = 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # onnxruntime's "not in available provider names": checked below
                 session = ort.InferenceSession(
-                    str(path), sess_options=opts, providers=[(p, provider_options(p, path)) for p in providers]
+                    str(path),
+                    sess_options=opts,
+                    providers=[(p, provider_options(p, path, stream)) for p in providers],
+                    enable_fallback=0,
                 )
             got = session.get_providers()
             if got[0] == wanted:
@@ -159,8 +186,20 @@ def open_session(path: Path, forced_provider: str | None = None, threads: int = 
             break  # onnxruntime already fell back to the next provider in the list
         providers = providers[1:]
     _opened[label] = got
+    if got[0] != CPU and stream is not None:
+        _stage_streams[session] = stream
     log.debug("event=session_open model=%s providers=%s", label, got)
     return session
+
+
+def session_stream(session: ort.InferenceSession):
+    """The CUDA stream a GPU session runs on (a torch.cuda.Stream), or None: a CPU session, or no torch."""
+    return _stage_streams.get(session)
+
+
+def stage(session: ort.InferenceSession):
+    """Context: torch work inside runs on the session's stage stream, ordered before and after its runs."""
+    return streams.on_stream(session_stream(session))
 
 
 def opened_providers() -> dict[str, list[str]]:
@@ -184,14 +223,28 @@ _ORT_TYPES = {
 
 def run_on_device(session: ort.InferenceSession, inputs: dict, device_id: int = 0) -> list:
     """Run a GPU session on torch CUDA tensors through IO binding: inputs and outputs stay in device memory
-    (outputs are torch tensors). Output dimensions the model leaves open are taken as the batch size."""
+    (outputs are torch tensors, ready when it returns). Output dimensions the model leaves open are taken as the
+    batch size. On the session's stage stream the inputs' kernels are simply queued before the run's."""
+    import torch
+
+    caller = torch.cuda.current_stream(device_id)
+    with stage(session):
+        outputs = _run_bound(session, inputs, device_id)
+    stream = session_stream(session)
+    if stream is not None and stream != caller:
+        for out in outputs:  # freed by the caller later: not reused on the stage stream before its kernels ran
+            out.record_stream(caller)
+    return outputs
+
+
+def _run_bound(session: ort.InferenceSession, inputs: dict, device_id: int) -> list:
     import numpy as np
     import torch
 
     binding = session.io_binding()
     batch = next(iter(inputs.values())).shape[0]
-    # torch queues its kernels (the resizes) on its own stream; onnxruntime runs on another.
-    torch.cuda.current_stream().synchronize()
+    if session_stream(session) is None:  # onnxruntime's own stream knows nothing of torch's queue
+        torch.cuda.current_stream().synchronize()
     kept = []
     for name, tensor in inputs.items():
         tensor = tensor.contiguous()

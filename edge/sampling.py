@@ -76,7 +76,9 @@ class VisualSampler:
         return self.actions.every_s, WINDOW_FRAMES, WINDOW_FPS
 
     def feed_dense(self, t: float, frame: np.ndarray) -> None:
-        self.actions.feed(t, frame)
+        # Action windows are cropped and their motion measured on the host (OpenCV): a frame left in GPU memory
+        # (edge.nvdec.DeviceFrame, when the frame models run there) comes over here, once.
+        self.actions.feed(t, frame if isinstance(frame, np.ndarray) else np.asarray(frame))
 
     def feed(self, t: float, frame: np.ndarray) -> None:
         if self.gate.changed(t, frame):

@@ -1,13 +1,18 @@
 """Prepare what scripts/gpu_check.sh needs on a GPU machine that reaches no registry, in parts that fit one call.
 
-    python scripts/gpu_carry.py [--out .gpu-carry] [--part-mib 56]
+    python scripts/gpu_carry.py [--out .gpu-carry] [--part-mib 56] [--python-version 3.12] [--xz-preset 1]
 
-Downloads (pip download, no dependencies, CPython 3.12 manylinux wheels) onnxruntime-gpu, PyNvVideoCodec,
-PyAV and platformdirs, the pinned versions; takes the visual models from the verified store (EDGE_MODELS_DIR);
-packs all of it into one tar and splits it into parts under --out (an ignored folder), with manifest.json
-(sha256 of every part and of the whole). The device tool carries at most 64 MiB per call, working tree
-included, so each call carries the manifest and one part; gpu_check.sh keeps the parts it was given (files
-stay while the machine is warm) and runs the check once it holds them all. It prints the calls to make.
+Downloads (pip download, no dependencies, CPython manylinux wheels for the GPU machine's Python 3.12)
+onnxruntime-gpu, PyNvVideoCodec, PyAV, platformdirs and jellyfish, the pinned versions, and installs them into
+a folder here (pip --target, cross-platform: nothing is imported); keeps only their packages (no samples,
+benchmarks or bundled ffmpeg sources); takes the visual models, action model included (the shipped default
+indexes with action windows), from the verified store (EDGE_MODELS_DIR); packs all of it into one xz tar
+(368 MiB, 7 parts of 56 MiB, in 6.6 min here at preset 1; the plain wheels and three models were 409 MiB in 8)
+split into parts under --out (an ignored folder), with manifest.json (sha256 of every part and of the whole).
+The device tool carries at most 64 MiB per call, working tree included, so each call carries the manifest and
+one part; gpu_check.sh keeps the parts it was given (files stay while the machine is warm) and runs the check
+once it holds them all. It prints the calls to make. --python-version 3.11 (this machine's) builds the same
+for a rehearsal here.
 """
 
 from __future__ import annotations
@@ -15,14 +20,18 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WHEELS = ["onnxruntime-gpu==1.31.1", "pynvvideocodec==2.2.4", "av==18.1.0", "platformdirs==4.14.8"]
-VISUAL_MODELS = ["image-efficientnet-lite3", "detect-ssd-mobilenet-v2", "text-bge-small-en"]
+# What edge's visual indexing imports that the GPU machine's image lacks (it has numpy, OpenCV, tokenizers, click,
+# tqdm, scikit-image for the sample clip, and torch); rehearsed here in a venv of just those.
+WHEELS = ["onnxruntime-gpu==1.31.1", "pynvvideocodec==2.2.4", "av==18.1.0", "platformdirs==4.14.8", "jellyfish==1.2.1"]
+PACKAGES = ("onnxruntime", "PyNvVideoCodec", "av", "av.libs", "platformdirs", "jellyfish")  # kept, + dist-info
+VISUAL_MODELS = ["image-efficientnet-lite3", "detect-ssd-mobilenet-v2", "text-bge-small-en", "action-i3d-kinetics400"]
 PLATFORMS = [
     "manylinux_2_28_x86_64",
     "manylinux_2_27_x86_64",
@@ -32,37 +41,37 @@ PLATFORMS = [
 ]
 
 
-def download(wheels_dir: Path) -> list[Path]:
-    wheels_dir.mkdir(parents=True, exist_ok=True)
+def _pip(*args: str, python_version: str) -> None:
     platform_args = [a for p in PLATFORMS for a in ("--platform", p)]
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "-q",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--python-version",
-            "3.12",
-            "--implementation",
-            "cp",
-            *platform_args,
-            "-d",
-            str(wheels_dir),
-            *WHEELS,
-        ],
+        [sys.executable, "-m", "pip", *args[:1], "-q", "--no-deps", "--only-binary=:all:"]
+        + ["--python-version", python_version, "--implementation", "cp", *platform_args, *args[1:]],
         check=True,
     )
+
+
+def install(wheels_dir: Path, site: Path, python_version: str) -> list[str]:
+    """The pinned wheels, downloaded into wheels_dir and installed into site for that Python; their names."""
+    wheels_dir.mkdir(parents=True, exist_ok=True)
+    _pip("download", "-d", str(wheels_dir), *WHEELS, python_version=python_version)
     names = {w.split("==")[0].replace("-", "_").lower() for w in WHEELS}
-    return sorted(p for p in wheels_dir.glob("*.whl") if p.name.split("-")[0].lower() in names)
+    tag = "cp" + python_version.replace(".", "")
+    wheels = sorted(
+        p
+        for p in wheels_dir.glob("*.whl")
+        if p.name.split("-")[0].lower() in names and ("-abi3-" in p.name or f"-{tag}-" in p.name or "-py3-" in p.name)
+    )
+    shutil.rmtree(site, ignore_errors=True)
+    _pip("install", "--no-compile", "--target", str(site), *map(str, wheels), python_version=python_version)
+    for entry in site.iterdir():
+        if entry.name not in PACKAGES and not entry.name.endswith(".dist-info"):
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    return [w.name for w in wheels]
 
 
-def pack(wheels: list[Path], models_dir: Path, dest: Path) -> None:
-    with tarfile.open(dest, mode="w") as tar:  # wheels are compressed already
-        for wheel in wheels:
-            tar.add(wheel, arcname=f"wheels/{wheel.name}")
+def pack(site: Path, models_dir: Path, dest: Path, preset: int) -> None:
+    with tarfile.open(dest, mode="w:xz", preset=preset) as tar:
+        tar.add(site, arcname="site")
         tar.add(models_dir / "installed.json", arcname="models/installed.json")
         for model in VISUAL_MODELS:
             tar.add(models_dir / model, arcname=f"models/{model}")
@@ -72,13 +81,17 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / ".gpu-carry")
     ap.add_argument("--part-mib", type=int, default=56, help="part size; the rest of the 64 MiB is the tree")
+    ap.add_argument("--python-version", default="3.12", help="the GPU machine's Python (3.12); 3.11 to rehearse here")
+    ap.add_argument("--xz-preset", type=int, default=1, help="1: a minute here; 6: ~5%% smaller, ten times slower")
     args = ap.parse_args(argv)
     from edge.settings import load_settings
 
     models_dir = load_settings().models_dir
-    wheels = download(args.out / "wheels")
-    tar_path = args.out / "carry.tar"
-    pack(wheels, models_dir, tar_path)
+    wheels = install(args.out / "wheels", args.out / "site", args.python_version)
+    tar_path = args.out / "carry.tar.xz"
+    print(f"packing {args.out / 'site'} and the visual models (xz, a few minutes)", file=sys.stderr)
+    pack(args.out / "site", models_dir, tar_path, args.xz_preset)
+    shutil.rmtree(args.out / "site")
     for old in args.out.glob("part-*"):
         old.unlink()
     parts, whole = [], hashlib.sha256()
@@ -94,7 +107,8 @@ def main(argv=None) -> None:
         "sha256": whole.hexdigest(),
         "bytes": total,
         "parts": parts,
-        "wheels": [w.name for w in wheels],
+        "python": args.python_version,
+        "wheels": wheels,
         "models": VISUAL_MODELS,
     }
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -4,8 +4,9 @@
     python scripts/gpu_check.py [--seconds 60] [--streams 1,4,16] [--out gpu_check.json]
 
 Normally started by scripts/gpu_check.sh on the GPU machine. It runs anywhere: where NVDEC or the GPU
-providers cannot load, the GPU column says why in one line and the CPU column is still measured.
-Progress on stderr, the table on stdout, JSON to --out.
+providers cannot load, the GPU column says why in one line and the CPU column is still measured (a rehearsal
+here: --seconds 8 --streams 1,2). Visual indexing is the shipped default's: action windows on unless
+EDGE_ACTION_EVERY=0. Progress on stderr, the table on stdout, JSON to --out.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 T0 = time.perf_counter()
 
 
+MODELS = ("image-efficientnet-lite3", "detect-ssd-mobilenet-v2", "text-bge-small-en", "action-i3d-kinetics400")
+
+
 def log(msg: str) -> None:
     print(f"[{time.perf_counter() - T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
@@ -40,6 +44,15 @@ def timed(fn, reps: int = 3) -> float:
         fn()
         best = min(best, time.perf_counter() - t)
     return best
+
+
+def torch_facts() -> dict:
+    try:
+        import torch
+    except ImportError:
+        return {"torch": None}
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"torch": torch.__version__, "gpu": gpu}
 
 
 def sides(settings):
@@ -66,13 +79,13 @@ def sides(settings):
             decoder, edge = CpuDecoder(), Edge(replace(settings, provider="cpu"))
         encoder = edge.bundle.image_encoder
         encoder.encode([np.zeros((64, 64, 3), np.uint8)])  # its sessions open on first use
-        got = {
-            k: v
-            for k, v in opened_providers().items()
-            if k.split("/")[0] in ("image-efficientnet-lite3", "detect-ssd-mobilenet-v2", "text-bge-small-en")
-        }
+        if encoder.actions:
+            _ = encoder.actions.batch  # opens the action model's session
+        got = {k: v for k, v in opened_providers().items() if k.split("/")[0] in MODELS}
         if side == "gpu" and all(v[0] == "CPUExecutionProvider" for v in got.values()):
-            note = "every GPU provider fell back to CPU (see event=provider_fallback)"
+            # nothing to measure beside the CPU column: the time goes to it
+            note = "; ".join(filter(None, [note, "every GPU provider fell back to CPU (see event=provider_fallback)"]))
+            encoder = None
         out[side] = (encoder, decoder, got, note)
         log(f"{side}: decoder={decoder.name} providers={got} {note}")
     return out
@@ -112,11 +125,19 @@ def model_rates(encoder, frames) -> dict:
         batch = batch.astype(np.float32) / 127.5 - 1.0
         classify = lambda: [encoder._classifier.run(None, {"images": s}) for s in small]  # noqa: E731
         detect = lambda: encoder._detector.run(None, {"Preprocessor/sub:0": batch})  # noqa: E731
-    return {
+    rates = {
         "classifier fps": n / timed(classify),
         "detector fps": n / timed(detect),
         "encoder fps": n / timed(lambda: encoder.encode(frames)),
     }
+    if encoder.actions:  # windows of 16 crops, as many a run as the indexer batches there (1 CPU, 8 GPU)
+        from edge.actions import WINDOW_FRAMES, crop
+
+        host = [np.asarray(f) for f in frames]
+        window = np.stack([crop(host[i % n]) for i in range(WINDOW_FRAMES)])
+        windows = np.stack([window] * encoder.actions.batch)
+        rates["action windows/s"] = len(windows) / timed(lambda: encoder.actions.probabilities(windows), reps=2)
+    return rates
 
 
 def decode_rates(decoder, path: Path, duration: float) -> dict:
@@ -136,7 +157,8 @@ def index_streams(encoder, decoder, path: Path, duration: float, n: int) -> floa
     def one():
         try:
             sampler = VisualSampler(encoder)
-            sampler.segments(*scan_samples(path, info, 1.0, [sampler.feed], nice=0, decoder=decoder))
+            dense = (sampler.bursts, [sampler.feed_dense]) if sampler.actions else None  # as edge.indexer does
+            sampler.segments(*scan_samples(path, info, 1.0, [sampler.feed], nice=0, dense=dense, decoder=decoder))
         except BaseException as exc:
             errors.append(exc)
 
@@ -163,15 +185,12 @@ def main(argv=None) -> None:
     from edge.decode import CpuDecoder
     from edge.settings import load_settings
 
-    if hasattr(ort, "preload_dlls"):  # CUDA / cuDNN from the nvidia-* pip packages of the machine's image
-        try:
-            ort.preload_dlls()
-        except Exception as exc:  # noqa: BLE001  (reported; the check goes on and shows what loaded)
-            log(f"onnxruntime.preload_dlls: {exc}")
     facts = {
         "onnxruntime": ort.__version__,
         "available_providers": ort.get_available_providers(),
         "cpu_cores": os.cpu_count(),
+        "action_every_s": load_settings().action_every_s,
+        **torch_facts(),
     }
     tmp = Path(tempfile.mkdtemp(prefix="edge-gpu-check-"))
     video = tmp / "720p.mp4"
@@ -180,19 +199,26 @@ def main(argv=None) -> None:
     frames = [f for _, f in CpuDecoder().samples(video, 1.0)][:32]
     settings = load_settings()
     results: dict[str, dict] = {}
+
+    def save(row: dict, measured: dict) -> None:
+        """Each measurement as it comes, so a run cut short by its time limit still leaves what it measured."""
+        row.update(measured)
+        for key, value in measured.items():
+            log(f"{side}: {key} = {value:.1f}")
+        if args.out:
+            args.out.write_text(json.dumps({"machine": facts, "results": results}, indent=2) + "\n")
+
     for side, (encoder, decoder, providers, note) in sides(settings).items():
         row = {"providers": providers, "decoder": decoder.name if decoder else None, "note": note}
         results[side] = row
         if encoder is None:
+            save(row, {})
             continue
-        row.update(decode_rates(decoder, video, args.seconds))
-        row.update(model_rates(encoder, device_frames(frames, decoder)))
+        save(row, decode_rates(decoder, video, args.seconds))
+        save(row, model_rates(encoder, device_frames(frames, decoder)))
         for n in (int(s) for s in args.streams.split(",")):
-            row[f"index {n} streams x realtime"] = index_streams(encoder, decoder, video, args.seconds, n)
-            log(f"{side}: {n} streams: {row[f'index {n} streams x realtime']:.1f}x realtime")
+            save(row, {f"index {n} streams x realtime": index_streams(encoder, decoder, video, args.seconds, n)})
     print_table(facts, results)
-    if args.out:
-        args.out.write_text(json.dumps({"machine": facts, "results": results}, indent=2) + "\n")
 
 
 def print_table(facts: dict, results: dict) -> None:

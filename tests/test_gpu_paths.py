@@ -7,6 +7,7 @@ is a GPU provider that loads, so the tests present onnxruntime's provider list a
 from __future__ import annotations
 
 import logging
+import sys
 
 import numpy as np
 import onnx
@@ -15,9 +16,9 @@ import pytest
 from conftest import run_edge
 from onnx import TensorProto, helper
 
-from edge import runtime
+from edge import runtime, streams
 from edge.decode import CpuDecoder, DecoderUnavailable, choose_decoder
-from edge.runtime import ProviderError, open_session, opened_providers, provider_options
+from edge.runtime import ProviderError, open_session, opened_providers, provider_options, session_stream, stage
 
 GPU_BUILD = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
 
@@ -91,6 +92,75 @@ def test_tensorrt_options_cache_engines_and_take_the_int8_table(tiny_model, tmp_
     assert (cache / "tensorrt" / options["trt_int8_calibration_table_name"]).read_bytes() == b"table"
     assert provider_options("CUDAExecutionProvider", tiny_model) == {"device_id": "0"}
     assert provider_options("CPUExecutionProvider", tiny_model) == {}
+
+
+class _StageStream:
+    """What edge.runtime reads of a torch.cuda.Stream: its cudaStream_t address (no torch with CUDA here)."""
+
+    cuda_stream = 0x7F3A00001234
+
+
+def test_gpu_provider_options_carry_the_stage_stream_and_cpu_ones_none(tiny_model, edge_home):
+    stream = _StageStream()
+    handle = str(0x7F3A00001234)
+    for name in ("CUDAExecutionProvider", "TensorrtExecutionProvider"):
+        options = provider_options(name, tiny_model, stream)
+        assert options["user_compute_stream"] == handle and options["has_user_compute_stream"] == "1"
+        assert "user_compute_stream" not in provider_options(name, tiny_model)
+    assert provider_options("TensorrtExecutionProvider", tiny_model, stream)["trt_engine_cache_enable"] == "True"
+    assert provider_options("CPUExecutionProvider", tiny_model, stream) == {}
+
+
+def test_cpu_sessions_never_look_for_a_stream(tiny_model):
+    streams._torch_cuda.cache_clear()
+    session = open_session(tiny_model, "cpu")  # a CPU session in any onnxruntime build
+    assert session_stream(session) is None
+    with stage(session):  # a no-op on the CPU
+        assert session.run(None, {"x": np.zeros((1, 3), np.float32)})[0].tolist() == [[1.0] * 3]
+    assert streams._torch_cuda.cache_info().misses == 0  # torch was never imported for it
+
+
+def test_without_torch_gpu_sessions_get_no_stream_and_one_line_says_why(
+    tiny_model, monkeypatch, caplog, edge_home, capsys
+):
+    _pretend_gpu_build(monkeypatch)
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
+    streams._torch_cuda.cache_clear()
+    with caplog.at_level(logging.INFO):
+        first, second = open_session(tiny_model), open_session(tiny_model, stage="ocr")
+    assert session_stream(first) is None and session_stream(second) is None
+    assert streams.stage_stream("decode") is None
+    reasons = [r.getMessage() for r in caplog.records if "event=stage_streams_off" in r.getMessage()]
+    assert reasons == [
+        'event=stage_streams_off reason="torch is not installed: GPU sessions run on onnxruntime\'s own stream"'
+    ]
+    assert capsys.readouterr().out == ""  # stdout carries the CLI's JSON: onnxruntime's own retry banner is off
+    streams._torch_cuda.cache_clear()
+
+
+class _FrameOffHost:
+    """Stands in for edge.nvdec.DeviceFrame (no GPU here): an array only through np.asarray, like a GPU frame."""
+
+    def __init__(self, array: np.ndarray):
+        self._array = array
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return self._array
+
+
+def test_action_windows_take_frames_left_in_gpu_memory(models_dir, edge_home):
+    from edge.actions import WINDOW_FPS, WINDOW_FRAMES
+    from edge.appliance import Edge
+    from edge.indexer import VisualSampler
+
+    encoder = Edge().bundle.image_encoder
+    assert encoder.actions is not None  # the shipped default: action windows on
+    encoder.__dict__["device_frames"] = True  # what it says when both frame models opened on a GPU
+    sampler = VisualSampler(encoder)
+    frame = np.random.default_rng(0).integers(0, 256, (180, 320, 3), np.uint8)
+    for i in range(WINDOW_FRAMES):
+        sampler.feed_dense(i / WINDOW_FPS, _FrameOffHost(frame))
+    assert [w.start for w in sampler.actions.windows] == [0.0]  # a still window, measured on the host
 
 
 def test_without_nvdec_the_cpu_decoder_is_chosen_with_the_reason(caplog):
