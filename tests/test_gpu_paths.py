@@ -151,7 +151,7 @@ class _FrameOffHost:
 def test_action_windows_take_frames_left_in_gpu_memory(models_dir, edge_home):
     from edge.actions import WINDOW_FPS, WINDOW_FRAMES
     from edge.appliance import Edge
-    from edge.indexer import VisualSampler
+    from edge.sampling import VisualSampler
 
     encoder = Edge().bundle.image_encoder
     assert encoder.actions is not None  # the shipped default: action windows on
