@@ -8,17 +8,20 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 
+from edge import redecode
 from edge.confidence import Confidence
 from edge.contract import MAX_TOTAL_DURATION_S, ApiError, ClassifyRequest
-from edge.scoring import ExactText, class_result, find_clips, finish_video, sample_scores, segment_clips
+from edge.scoring import Clip, ExactText, class_result, find_clips, finish_video, sample_scores, segment_clips
 from edge.store import Store, VideoRow
-from edge.types import EXACT_MATCH, SEMANTIC, SOURCES, VISUAL
+from edge.types import CONVERSATION, EXACT_MATCH, SEMANTIC, SOURCES, VISUAL
 
 _PROMPT_CACHE_SIZE = 4096
 _EXACT_CACHE_SIZE = 256  # videos' prepared timed text (10 h of speech: ~90k words)
+_REDECODE_CACHE_SIZE = 4096  # (video, name) -> what re-decoding found: clients repeat classes
 
 
 ThumbnailLink = Callable[[str, float], str | None]  # (video_id, peak time) -> the clip's thumbnail_url, if any
@@ -101,6 +104,7 @@ class Classifier:
         self.segments = SegmentCache(store, cache_bytes)
         self._prompt_vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()  # clients repeat classes
         self._exact_texts: OrderedDict[tuple[str, str, str], ExactText] = OrderedDict()
+        self._redecoded: OrderedDict[tuple[str, str, str], list[redecode.Confirmed]] = OrderedDict()
 
     def resolve_videos(self, request: ClassifyRequest) -> list[VideoRow]:
         if request.index_id is not None:
@@ -205,11 +209,33 @@ class Classifier:
             timed = self.store.timed_text(*key)
             if timed is None:
                 raise _not_indexed(video, source, self._key(source))
-            self._exact_texts[key] = ExactText(timed.items, source)
+            self._exact_texts[key] = ExactText(timed.items, source, timed.language)
             while len(self._exact_texts) > _EXACT_CACHE_SIZE:
                 self._exact_texts.popitem(last=False)
         self._exact_texts.move_to_end(key)
         return self._exact_texts[key]
+
+    def exact_matches(self, video: VideoRow, source: str, prompts: tuple[str, ...]) -> tuple[list[Clip], bool]:
+        """A class's exact_match clips in a video, and whether only a tolerant reading found them. A spoken name
+        found neither word for word nor by its letters gets a second chance, at a cost of ~1 s of CPU per place
+        it may have been said: those places re-decoded with it as Whisper's prompt (edge.redecode)."""
+        exact = self._exact(video, source)
+        clips, tolerant = exact.matches(prompts)
+        if (clips and not tolerant) or source != CONVERSATION or self.text is None or not video.path:
+            return clips, tolerant
+        confirmed = []
+        for prompt in prompts:
+            key = (video.video_id, self._key(source), prompt)
+            if key not in self._redecoded:
+                self._redecoded[key] = redecode.confirm(
+                    self.text.transcriber, Path(video.path), exact.items, prompt, exact.language
+                )
+                while len(self._redecoded) > _REDECODE_CACHE_SIZE:
+                    self._redecoded.popitem(last=False)
+            confirmed += exact.confirmed_clips(prompt, self._redecoded[key])
+        # a sound-alike hit that the re-decode confirmed is one place, not two
+        clips = [c for c in clips if all(c.end < k.start or c.start > k.end for k in confirmed)] + confirmed
+        return clips, bool(clips)
 
     def score_video(self, video: VideoRow, request: ClassifyRequest, embedded: EmbeddedPrompts) -> list[dict]:
         semantic: dict[str, tuple] = {}  # per source, computed once for all classes
@@ -219,7 +245,7 @@ class Classifier:
             for source in spec.options:
                 model = self.confidence[source]
                 if source != VISUAL and spec.conversation_option == EXACT_MATCH:
-                    found, fuzzy = self._exact(video, source).matches(spec.prompts)
+                    found, fuzzy = self.exact_matches(video, source, spec.prompts)
                     scores.append(model.exact_score([clip.score for clip in found], fuzzy))
                     clips += [clip for clip in found if clip.score >= request.thresholds.min_clip_score]
                     continue

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from edge import soundalike
+from edge import redecode, soundalike
 from edge.textmatch import SpokenWords, normalise, runs_hold, word_runs
 from edge.types import CONVERSATION, Clip, Thresholds
 
@@ -100,11 +100,13 @@ class ExactText:
     On-screen text: every text span holding a prompt. A clip's score is the reader's confidence in what it
     read (mean token probability of the words, or the OCR confidence), x 100, lowered by 10% when a
     misread character had to be tolerated. When a spoken prompt is not found word for word, runs of words that
-    sound and look like it (edge.soundalike) are taken instead, at FUZZY_WEIGHT x similarity x confidence.
+    sound and look like it (edge.soundalike) are taken instead, at FUZZY_WEIGHT x similarity; and
+    failing those, runs that Whisper wrote as the prompt when re-decoding them with it as its hint
+    (edge.redecode, `confirmed_clips`), at FUZZY_WEIGHT (x 0.9 when one letter differed).
     """
 
-    def __init__(self, items: list[dict], option: str):
-        self.items, self.option = items, option
+    def __init__(self, items: list[dict], option: str, language: str | None = None):
+        self.items, self.option, self.language = items, option, language
         if option == CONVERSATION:
             self._spoken = SpokenWords([i["text"] for i in items])
         else:
@@ -126,10 +128,24 @@ class ExactText:
                 continue
             for hit in soundalike.find(self._spoken.tokens, words[0]):
                 a, b = self._spoken.owner(hit.first), self._spoken.owner(hit.last)
-                p = float(np.mean([w["p"] for w in self.items[a : b + 1]]))
-                score = 100.0 * FUZZY_WEIGHT * hit.similarity * p
+                # not x the words' probability: Whisper doubts every word it mishears (seen: p 0.2-0.5), which
+                # left every sound-alike clip under the default min_clip_score (30)
+                score = 100.0 * FUZZY_WEIGHT * hit.similarity
                 fuzzy.append(Clip(self.items[a]["start"], self.items[b]["end"], score, self.option, prompt))
         return fuzzy, bool(fuzzy)
+
+    def confirmed_clips(self, prompt: str, confirmed: list[redecode.Confirmed]) -> list[Clip]:
+        """Clips of the spoken runs a prompted re-decode wrote as the prompt."""
+        return [
+            Clip(
+                self.items[c.first]["start"],
+                self.items[c.last]["end"],
+                100.0 * FUZZY_WEIGHT * (1.0 if c.exact else 0.9),
+                self.option,
+                prompt,
+            )
+            for c in confirmed
+        ]
 
     def clips(self, prompts: tuple[str, ...]) -> list[Clip]:
         """Clips of the prompts: word for word in speech; on screen with one OCR error tolerated."""

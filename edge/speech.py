@@ -213,6 +213,38 @@ class WhisperTranscriber:
             previous_end = segment_words[-1].end if segment_words else previous_end
         return words, rejected
 
+    def prompted_text(self, audio: np.ndarray, prompt: str, language: str = "en", max_tokens: int = 48) -> str:
+        """What Whisper writes for a short clip (under 30 s) when `prompt` is its initial prompt: a rare name it
+        misheard without the hint it often spells right with it (edge.redecode). Only the text is needed, so a
+        second context without DTW word times serves this, with an encoder window sized to the clip (audio_ctx:
+        less encoder work than the full 30 s window, and DTW's assert cannot fire); created on first use. A clip is a
+        few seconds: `max_tokens` per segment stops a repetition loop early."""
+        from pywhispercpp.model import Model
+
+        if getattr(self, "_prompted_model", None) is None:
+            self._prompted_model = Model(
+                self._model.model_path,
+                redirect_whispercpp_logs_to=None,
+                context_params={"flash_attn": False, "use_gpu": False},
+                print_progress=False,
+                print_realtime=False,
+                print_timestamps=False,
+                no_context=True,
+                temperature_inc=0.0,
+            )
+            self._prompted_threads = self.threads or speech_threads()
+        if audio.size < _MIN_INPUT_S * SAMPLE_RATE:
+            audio = np.concatenate([audio, np.zeros(round(_MIN_INPUT_S * SAMPLE_RATE) - audio.size, np.float32)])
+        segments = self._prompted_model.transcribe(
+            audio,
+            initial_prompt=prompt,
+            language=language or "en",
+            n_threads=self._prompted_threads,
+            audio_ctx=min(1500, math.ceil(audio.size / SAMPLE_RATE * _FRAMES_PER_S) + AUDIO_CTX_MARGIN),
+            max_tokens=max_tokens,
+        )
+        return " ".join(s.text.strip() for s in segments)
+
 
 @dataclass(frozen=True)
 class Pack:

@@ -118,7 +118,7 @@ def collect(store_home: Path, truth: dict, part: str = "fit") -> dict:
             if exact and source != "visual":
                 item["exact"] = {}
                 for n, spec in exact.items():
-                    found, fuzzy = classifier._exact(row, source).matches(tuple(spec["prompts"]))
+                    found, fuzzy = classifier.exact_matches(row, source, tuple(spec["prompts"]))
                     item["exact"][n] = {"confidences": [c.score for c in found], "fuzzy": fuzzy}
             rows.append(item)
         data[source] = rows
