@@ -43,7 +43,7 @@ class Candidate:
 class Confirmed:
     first: int
     last: int
-    exact: bool  # the re-decode holds the name letter for letter (else within one letter)
+    exact: bool  # the re-decode holds the name as a word, letter for letter
 
 
 def candidates(items: list[dict], name: str) -> list[Candidate]:
@@ -108,7 +108,7 @@ def read_spans(path: Path, spans: list[tuple[float, float]]) -> Iterator[np.ndar
 
 def confirm(transcriber, path: Path, items: list[dict], name: str, language: str | None) -> list[Confirmed]:
     """The candidates (see `candidates`) that Whisper, re-decoding their audio with the name as its prompt,
-    writes as the name: exactly, or within one letter when it is `MIN_LETTERS` or more long."""
+    writes as the name: exactly, within one letter, or inside a longer word."""
     found = candidates(items, name)
     target = "".join(normalise(name))
     confirmed = []
@@ -116,6 +116,7 @@ def confirm(transcriber, path: Path, items: list[dict], name: str, language: str
         if audio.size == 0:
             continue
         runs = word_runs(normalise(transcriber.prompted_text(audio, name, language or "en")))
-        if runs_hold(runs, target):
+        # inside a longer word too: the hint makes Whisper stutter into it at times ("Kirkkirkcaldy")
+        if runs_hold(runs, target) or any(target in run for run in runs):
             confirmed.append(Confirmed(cand.first, cand.last, target in runs))
     return confirmed
