@@ -81,6 +81,13 @@ def main(argv=None) -> None:
             "wrongly_found": wrong,
             "classify_s_per_video": round(seconds / max(1, n_videos), 3),
         }
+    from edge import redecode
+
+    spans = 0  # what the re-decoding costs: the spans it decodes for these names (cached after the first run)
+    for row in videos.values():
+        timed = classifier.store.timed_text(row.video_id, "conversation", classifier._key("conversation"))
+        spans += sum(len(redecode.candidates(timed.items, c["prompts"][0])) for c in names.values()) if timed else 0
+    result["redecoded_spans"] = spans
     print(json.dumps(result, indent=1))
 
 
