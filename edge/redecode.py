@@ -20,7 +20,6 @@ from pathlib import Path
 import jellyfish
 import numpy as np
 
-from edge.audio import SAMPLE_RATE, audio_blocks
 from edge.textmatch import SpokenWords, normalise, runs_hold, word_runs
 
 MAX_WORDS = 3
@@ -82,6 +81,8 @@ def candidates(items: list[dict], name: str) -> list[Candidate]:
 
 def read_spans(path: Path, spans: list[tuple[float, float]]) -> Iterator[np.ndarray]:
     """The audio of time-ordered, disjoint spans of a file's track, streamed (a long track is never held)."""
+    from edge.audio import SAMPLE_RATE, audio_blocks  # the decoder loads only when a name is re-decoded
+
     blocks = audio_blocks(path)
     if blocks is None:
         return
