@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
 import zlib
 from collections.abc import Iterable
@@ -104,6 +105,7 @@ class WhisperTranscriber:
         from pywhispercpp.model import Model
 
         self._pw, self.vad, self.audio_ctx = pw, vad, audio_ctx
+        self._prompted_lock = threading.Lock()
         self.threads = threads  # None: chosen per track by speech_threads()
         self.last_threads = 0
         self.last_stats: dict = {}
@@ -219,6 +221,10 @@ class WhisperTranscriber:
         second context without DTW word times serves this, with an encoder window sized to the clip (audio_ctx:
         less encoder work than the full 30 s window, and DTW's assert cannot fire); created on first use. A clip is a
         few seconds: `max_tokens` per segment stops a repetition loop early."""
+        with self._prompted_lock:  # one whisper.cpp context serves one call at a time; requests come on threads
+            return self._prompted_text(audio, prompt, language, max_tokens)
+
+    def _prompted_text(self, audio: np.ndarray, prompt: str, language: str, max_tokens: int) -> str:
         from pywhispercpp.model import Model
 
         if getattr(self, "_prompted_model", None) is None:
