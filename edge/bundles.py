@@ -103,6 +103,7 @@ def load_visual_bundle(settings: Settings, calibration: dict | None = None) -> V
         provider=settings.provider,
         threads=settings.threads or 1,
         actions=actions,
+        split_views=settings.frame_views,
         action_every_s=settings.action_every_s,
     )
     spec = calibration or json.loads(CONSE_CALIBRATION.read_text())

@@ -62,13 +62,13 @@ def _load_coco_labels(path: Path) -> dict[int, str]:
     return labels
 
 
-def views(shape: tuple[int, ...]) -> list[tuple[slice, slice]]:
+def views(shape: tuple[int, ...], split: bool = True) -> list[tuple[slice, slice]]:
     """(rows, cols) of the parts of a frame the classifier sees: the whole frame, and for an elongated one
-    its two end squares too."""
+    its two end squares too (unless `split` is off: EDGE_FRAME_VIEWS=off, a third of the classifier's work)."""
     h, w = shape[:2]
     whole = [(slice(0, h), slice(0, w))]
     side = min(h, w)
-    if max(h, w) < _VIEWS_ASPECT * side:
+    if not split or max(h, w) < _VIEWS_ASPECT * side:
         return whole
     if w > h:
         return whole + [(slice(0, h), slice(0, side)), (slice(0, h), slice(w - side, w))]
@@ -94,8 +94,10 @@ class ConseImageEncoder:
         threads: int = 0,
         actions: ActionModel | None = None,
         action_every_s: float = 0.0,
+        split_views: bool = True,
     ):
         self.dim = text_encoder.dim
+        self.split_views = split_views
         imagenet = _load_imagenet_labels(classifier_labels)
         coco = _load_coco_labels(detector_labels)
         self._coco_ids = np.array(sorted(coco))
@@ -113,7 +115,7 @@ class ConseImageEncoder:
         self.label_vectors = self._label_embeddings(names, self._hypernyms, text_encoder, cache_dir)
         self._model_paths, self._provider, self._threads = (classifier, detector), provider, threads
         shape = "\n".join(names) + json.dumps(self._hypernyms)
-        shape += f"{HYPERNYM_WEIGHT:g} {HYPERNYM_SHARE:g} views {_VIEWS_ASPECT:g}"
+        shape += f"{HYPERNYM_WEIGHT:g} {HYPERNYM_SHARE:g} views {f'{_VIEWS_ASPECT:g}' if split_views else 'off'}"
         digest = hashlib.sha256(shape.encode()).hexdigest()[:8]
         # Everything that shapes a stored vector is in the key: turning actions on or off, or another window
         # rate, re-indexes (with actions off it is the key of the frame labels alone, as before).
@@ -198,7 +200,7 @@ class ConseImageEncoder:
     def _classify(self, frames: Sequence[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
         """(frame index, ImageNet probabilities) for each view of each frame (`views`; one view a call)."""
         for i, frame in enumerate(frames):
-            for rows, cols in views(frame.shape):
+            for rows, cols in views(frame.shape, self.split_views):
                 small = cv2.resize(
                     frame[rows, cols], (_CLASSIFIER_SIZE, _CLASSIFIER_SIZE), interpolation=cv2.INTER_AREA
                 )
@@ -222,7 +224,7 @@ class ConseImageEncoder:
         """_classify for frames in GPU memory: resized on the classifier's stream and bound to its session."""
         with stage(self._classifier):
             for i, frame in enumerate(frames):
-                for rows, cols in views(frame.shape):
+                for rows, cols in views(frame.shape, self.split_views):
                     small = frame.crop(rows, cols).resized(_CLASSIFIER_SIZE, _CLASSIFIER_SIZE)[None]
                     yield i, run_on_device(self._classifier, {"images": small})[0][0].float().cpu().numpy() / 255.0
 

@@ -45,6 +45,7 @@ class Settings:
     decoder: str = "auto"  # EDGE_DECODER: auto (NVDEC when it loads, else CPU), cpu or nvdec
     gpu_device: int = 0  # EDGE_GPU_DEVICE: the CUDA device for NVDEC and the GPU providers
     trt_precision: str = "fp16"  # EDGE_TRT_PRECISION: TensorRT fp16, int8 (calibrated float models) or fp32
+    frame_views: bool = True  # EDGE_FRAME_VIEWS: on (a wide frame also classified as its two end squares) or off
 
     @property
     def db_path(self) -> Path:
@@ -143,4 +144,5 @@ def load_settings() -> Settings:
         decoder=_one("EDGE_DECODER", DECODERS, "auto"),
         gpu_device=_number("EDGE_GPU_DEVICE", 0, int, low=0),
         trt_precision=_one("EDGE_TRT_PRECISION", TRT_PRECISIONS, "fp16"),
+        frame_views=_one("EDGE_FRAME_VIEWS", ("on", "off"), "on") == "on",
     )

@@ -11,6 +11,7 @@ It exits 0 even when targets are missed: it measures, it does not gate.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -178,6 +179,19 @@ def bench_index(videos, edge: Edge, settings) -> None:
             15.0 if label == "720p" else None,
             note=f"{duration:.0f} s video in {dt:.1f} s, {encoded} samples encoded",
         )
+
+
+def bench_whole_frames(video: Path, settings) -> None:
+    """The 720p video again with EDGE_FRAME_VIEWS=off (each frame classified whole only): what the views cost."""
+    edge = Edge(dataclasses.replace(settings, frame_views=False))
+    indexer = edge.indexer(sources=(VISUAL,), progress=lambda message: None)
+    duration = probe(video).duration
+    t = time.perf_counter()
+    report = indexer.index([video])  # the views-off key lacks this video's visual segments: indexed anew
+    dt = time.perf_counter() - t
+    if report.failed:
+        raise RuntimeError(f"indexing {video} failed: {report.failed}")
+    row("index 720p end to end, EDGE_FRAME_VIEWS=off: x-realtime", duration / dt, "x", note=f"{dt:.1f} s")
 
 
 def bench_peak_rss(video: Path, tmp: Path, settings) -> None:
@@ -481,6 +495,7 @@ def main(argv=None) -> None:
             {p for s in ("_classifier", "_detector") for p in getattr(getattr(enc, s, None), "get_providers", list)()}
         )
         bench_index(videos, edge, settings)
+        bench_whole_frames(videos["720p"], settings)
         bench_peak_rss(videos["720p"], tmp, settings)
         bench_classify(bundle, tmp, settings, args.reps)
         bench_http(settings, args.reps)

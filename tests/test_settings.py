@@ -23,6 +23,7 @@ from edge.settings import SettingsError, load_settings
         ("EDGE_FRAME_NICE", "25", "EDGE_FRAME_NICE must be >= 0 and <= 19"),
         ("EDGE_THUMBNAIL_CACHE_MB", "lots", "EDGE_THUMBNAIL_CACHE_MB must be a number"),
         ("EDGE_THUMBNAIL_CACHE_MB", "-1", "EDGE_THUMBNAIL_CACHE_MB must be >= 0"),
+        ("EDGE_FRAME_VIEWS", "2", "EDGE_FRAME_VIEWS must be one of on, off"),
     ],
 )
 def test_a_bad_setting_is_named(monkeypatch, name, value, said):
