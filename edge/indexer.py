@@ -189,8 +189,9 @@ class Extractor:
             found, speech_stats = heard.result()
             segments.update(found[0])
             timed.update(found[1])
+            warnings = speech_stats.pop("warnings", [])  # added to the frames' own, not put in their place
             stats.update(speech_stats)
-            stats["warnings"] += speech_stats.pop("warnings", [])
+            stats["warnings"] += warnings
         return segments, timed, stats
 
     def _frames(self, path, info, visual, reader, segments, timed, stats) -> None:

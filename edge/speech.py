@@ -99,13 +99,14 @@ class WhisperTranscriber:
     # Each pack is decoded as one segment of one window (`single_segment`): whisper.cpp then never seeks inside
     # it, so no second encoder pass runs on a pack's last second, and its DTW step always sees the whole pack.
     # (Left to seek, whisper.cpp 1.8.5 aborted the process, WHISPER_ASSERT filter_width < a->ne[2], when a seek
-    # left 0.10-0.15 s of a window: DTW's median filter needs 8+ encoder positions. See tests/test_speech.py.)
+    # left 0.10-0.15 s of a window: DTW's median filter needs 8+ encoder positions. See tests/test_speech_gate.py.)
     def __init__(self, model_path: Path, vad: SileroVad, threads: int | None = None, audio_ctx: bool = True):
         import _pywhispercpp as pw
         from pywhispercpp.model import Model
 
         self._pw, self.vad, self.audio_ctx = pw, vad, audio_ctx
         self._prompted_lock = threading.Lock()
+        self._prompted_model, self._prompted_threads = None, 0  # edge.redecode's context, made on first use
         self.threads = threads  # None: chosen per track by speech_threads()
         self.last_threads = 0
         self.last_stats: dict = {}
@@ -149,15 +150,13 @@ class WhisperTranscriber:
         return Transcript(language if words else None, _monotonic(words))
 
     def _run(self, audio: np.ndarray, language: str, **params) -> None:
-        if audio.size < _MIN_INPUT_S * SAMPLE_RATE:
-            audio = np.concatenate([audio, np.zeros(round(_MIN_INPUT_S * SAMPLE_RATE) - audio.size, np.float32)])
+        audio = _padded(audio)
         one_window = audio.size <= PACK_S * SAMPLE_RATE  # longer audio (the bench's whole tracks) is windowed
-        frames = math.ceil(audio.size / SAMPLE_RATE * _FRAMES_PER_S) + AUDIO_CTX_MARGIN
         self._model.transcribe(
             audio,
             n_threads=self.last_threads,
             language=language,
-            audio_ctx=frames if self.audio_ctx and one_window else 0,
+            audio_ctx=_encoder_positions(audio) if self.audio_ctx and one_window else 0,
             single_segment=one_window,
             **params,
         )
@@ -227,7 +226,7 @@ class WhisperTranscriber:
     def _prompted_text(self, audio: np.ndarray, prompt: str, language: str, max_tokens: int) -> str:
         from pywhispercpp.model import Model
 
-        if getattr(self, "_prompted_model", None) is None:
+        if self._prompted_model is None:
             self._prompted_model = Model(
                 self._model.model_path,
                 redirect_whispercpp_logs_to=None,
@@ -239,14 +238,13 @@ class WhisperTranscriber:
                 temperature_inc=0.0,
             )
             self._prompted_threads = self.threads or speech_threads()
-        if audio.size < _MIN_INPUT_S * SAMPLE_RATE:
-            audio = np.concatenate([audio, np.zeros(round(_MIN_INPUT_S * SAMPLE_RATE) - audio.size, np.float32)])
+        audio = _padded(audio)
         segments = self._prompted_model.transcribe(
             audio,
             initial_prompt=prompt,
             language=language or "en",
             n_threads=self._prompted_threads,
-            audio_ctx=min(1500, math.ceil(audio.size / SAMPLE_RATE * _FRAMES_PER_S) + AUDIO_CTX_MARGIN),
+            audio_ctx=_encoder_positions(audio),
             max_tokens=max_tokens,
         )
         return " ".join(s.text.strip() for s in segments)
@@ -337,6 +335,17 @@ def _join_tokens(
         words.append(Word(min(start, end), end, text, float(np.mean([p[2] for p in group]))))
         previous_end = end
     return words
+
+
+def _padded(audio: np.ndarray) -> np.ndarray:
+    """whisper.cpp refuses inputs under 1 s: shorter audio gets silence after it."""
+    short = round(_MIN_INPUT_S * SAMPLE_RATE) - audio.size
+    return np.concatenate([audio, np.zeros(short, np.float32)]) if short > 0 else audio
+
+
+def _encoder_positions(audio: np.ndarray) -> int:
+    """The encoder window (`audio_ctx`) that holds this audio and its last word: 50 positions a second."""
+    return min(1500, math.ceil(audio.size / SAMPLE_RATE * _FRAMES_PER_S) + AUDIO_CTX_MARGIN)
 
 
 def _prompt(words: list[Word]) -> str:

@@ -14,6 +14,7 @@ the store converts from, installed only in a throwaway venv under the model cach
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -55,9 +56,14 @@ INTERVIEW = [
 def words_for_wer(text: str) -> list[str]:
     """Whisper's English text normaliser (numbers, spellings, punctuation), the usual basis for Whisper WERs:
     "four percent" and "4%", "neighbours" and "neighbors" are the same words."""
+    return _english_normaliser()(text).split()
+
+
+@functools.cache
+def _english_normaliser():
     from whisper_normalizer.english import EnglishTextNormalizer
 
-    return EnglishTextNormalizer()(text).split()
+    return EnglishTextNormalizer()  # reads its spelling table once
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
