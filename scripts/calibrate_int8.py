@@ -1,4 +1,4 @@
-"""INT8 calibration tables for TensorRT, from the frames in calibration/frames.
+"""INT8 calibration tables for TensorRT, from the frames in edge/data/int8/frames.
 
     python scripts/calibrate_int8.py [--make-frames]
 
@@ -8,7 +8,7 @@ needed) over frames prepared exactly as edge.conse feeds the detector. The table
 edge/data/int8/<model>.flatbuffers (package data, read by edge.runtime). EfficientNet-Lite3 is already
 quantized (QDQ), so TensorRT takes its scales from the graph and it needs no table.
 
---make-frames rewrites calibration/frames: 28 frames from the photos that ship in scikit-image's wheel
+--make-frames rewrites edge/data/int8/frames: 28 frames from the photos that ship in scikit-image's wheel
 (package media, never held-out media), each whole, zoomed, darkened and brightened.
 """
 
@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-FRAMES = ROOT / "calibration" / "frames"
+FRAMES = ROOT / "edge" / "data" / "int8" / "frames"  # package data: edge.install.quantize calibrates with them too
 OUT = ROOT / "edge" / "data" / "int8"
 sys.path.insert(0, str(ROOT / "scripts"))
 
@@ -58,10 +58,11 @@ def make_frames() -> None:
 
 def detector_batches():
     """The frames as edge.conse.ConseImageEncoder._detect prepares them, one at a time."""
-    for path in sorted(FRAMES.glob("*.jpg")):
-        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-        x = cv2.resize(rgb, (300, 300), interpolation=cv2.INTER_AREA).astype(np.float32) * (2.0 / 255.0) - 1.0
-        yield {"Preprocessor/sub:0": x[None]}
+    from edge.conse import DETECTOR_INPUT, detector_input
+    from edge.install.quantize import calibration_frames
+
+    for rgb in calibration_frames():
+        yield {DETECTOR_INPUT: detector_input([rgb])}
 
 
 def calibrate(model_path: Path, name: str) -> Path:
@@ -95,7 +96,7 @@ def calibrate(model_path: Path, name: str) -> Path:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--make-frames", action="store_true", help="regenerate calibration/frames first")
+    ap.add_argument("--make-frames", action="store_true", help="regenerate edge/data/int8/frames first")
     args = ap.parse_args(argv)
     if args.make_frames or not any(FRAMES.glob("*.jpg")):
         make_frames()

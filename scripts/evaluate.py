@@ -71,12 +71,19 @@ def responses_for(source: str, classes: dict, ids: dict[str, str], thresholds: d
     return out
 
 
-def evaluate(out: Path, part: str, work: Path, cache: Path, limit: int | None = None) -> dict:
+def evaluate(
+    out: Path, part: str, work: Path, cache: Path, limit: int | None = None, sources: tuple[str, ...] = SOURCES
+) -> dict:
     truth = devset.build(out, cache, limit, parts=devset.PARTS)
     videos = [v for v in truth["videos"] if v["part"] == part]
     home = work / part
     home.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "EDGE_HOME": str(home / "home"), "EDGE_CACHE_DIR": str(home / "cache")}
+    env = {
+        **os.environ,
+        "EDGE_HOME": str(home / "home"),
+        "EDGE_CACHE_DIR": str(home / "cache"),
+        "EDGE_SOURCES": ",".join(sources),
+    }
     print(f"event=index part={part} videos={len(videos)}", file=sys.stderr)
     indexed = edge(["index", str((out / part).resolve()), "--name", f"devset-{part}"], env, ok=(0, 1))
     listed = edge(["videos"], env)
@@ -105,7 +112,7 @@ def evaluate(out: Path, part: str, work: Path, cache: Path, limit: int | None = 
                 }
             )
     figures = {}
-    for source in SOURCES:
+    for source in sources:
         present = {s["label"] for v in videos for s in v["segments"] if s["source"] == source}
         classes = {n: c for n, c in truth["classes"][part][source].items() if n in present}
         runs = {name: responses_for(source, classes, ids, th, env) for name, th in RUNS.items()}
@@ -115,6 +122,8 @@ def evaluate(out: Path, part: str, work: Path, cache: Path, limit: int | None = 
         )
     words = {}
     for v in videos:
+        if "conversation" not in sources:
+            break
         if Path(v["file"]).stem in ("music_only", "music_only2", "tones_only", "noise_only") and v["file"] in ids:
             said = edge(["transcript", ids[v["file"]]], env)
             words[v["file"]] = len(said["words"])
@@ -189,8 +198,11 @@ def main(argv=None) -> None:
     ap.add_argument("--cache", type=Path, default=Path("build/devset/cache"), help="downloaded packages")
     ap.add_argument("--limit", type=int, help="only the first N videos of each part (a quick check of the tooling)")
     ap.add_argument("--table", action="store_true", help="print a table instead of JSON")
+    ap.add_argument(
+        "--sources", nargs="+", choices=SOURCES, default=SOURCES, help="index and score only these (a quicker check)"
+    )
     args = ap.parse_args(argv)
-    result = evaluate(args.devset, args.part, args.work, args.cache, args.limit)
+    result = evaluate(args.devset, args.part, args.work, args.cache, args.limit, tuple(args.sources))
     print(table(result) if args.table else json.dumps(result, indent=1))
 
 

@@ -185,8 +185,9 @@ def test_models_list_shows_the_providers_each_model_got(models_dir, edge_home):
     code, rows, err = run_edge("models", "list", "--providers")
     assert code == 0, err
     got = {r["name"]: r["providers"] for r in rows}
-    assert got["image-efficientnet-lite3"] == {"image-efficientnet-lite3/model.onnx": ["CPUExecutionProvider"]}
-    assert got["detect-ssd-mobilenet-v2"] == {"detect-ssd-mobilenet-v2/model.onnx": ["CPUExecutionProvider"]}
+    # on the CPU the frame models run as their CPU copies (edge.install.quantize)
+    assert got["image-efficientnet-lite3"] == {"image-efficientnet-lite3/model.u8.onnx": ["CPUExecutionProvider"]}
+    assert got["detect-ssd-mobilenet-v2"] == {"detect-ssd-mobilenet-v2/model.int8.onnx": ["CPUExecutionProvider"]}
     assert got["ocr-ppocrv6"]["ocr-ppocrv6/det.onnx"] == ["CPUExecutionProvider"]
 
 
@@ -199,3 +200,13 @@ def test_bad_gpu_settings_fail_at_start_up_naming_the_variable(monkeypatch, name
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name):
         load_settings()
+
+
+def test_the_cpu_runs_the_frame_models_cpu_copies_and_a_gpu_the_converted_ones(monkeypatch):
+    from edge.bundles import frame_model_file
+
+    assert frame_model_file(None, "model.int8.onnx") == "model.int8.onnx"  # this CPU build
+    assert frame_model_file("cpu", "model.u8.onnx") == "model.u8.onnx"
+    monkeypatch.setattr(ort, "get_available_providers", lambda: list(GPU_BUILD))
+    assert frame_model_file(None, "model.int8.onnx") == "model.onnx"  # TensorRT quantizes the float model itself
+    assert frame_model_file("cpu", "model.int8.onnx") == "model.int8.onnx"  # EDGE_PROVIDER=cpu on a GPU build

