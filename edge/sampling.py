@@ -55,8 +55,8 @@ class VisualSampler:
     """Takes every sample; encodes the changed ones in batches, and each sample keeps the vector it uses.
 
     With an action model (a ConSE encoder built with one) it also takes the dense frames (`feed_dense`),
-    keeps the frames' label weights rather than their vectors, and mixes each sample's frame and action
-    weights into its vector at the end (edge.actions, edge.conse).
+    keeps the frames' mixes before they are made unit length (ConseImageEncoder.frame_mix), and adds each
+    sample's action weights at the end (edge.actions, edge.conse).
     """
 
     def __init__(self, image_encoder):
@@ -68,7 +68,7 @@ class VisualSampler:
         self._vectors, self._batch, self._rows = [], [], []  # rows[i]: the encoded vector sample i uses
         actions = getattr(image_encoder, "actions", None)
         self.actions = ActionWindows(actions, image_encoder.action_every_s) if actions else None
-        self._encode = image_encoder.label_weights if self.actions else image_encoder.encode
+        self._encode = image_encoder.frame_mix if self.actions else image_encoder.encode
 
     @property
     def bursts(self) -> tuple[float, int, float]:
@@ -98,10 +98,10 @@ class VisualSampler:
         rows = np.concatenate(self._vectors)[self._rows]
         if self.actions:
             encoder = self.image_encoder
-            rows[:, encoder.action_columns] = sample_weights(
+            actions = sample_weights(
                 self.actions.finish(), starts, ends, encoder.action_every_s, len(encoder.actions.labels)
             )
-            rows = encoder.mix(rows)
+            rows = encoder.with_actions(rows, actions)
         return Segments(starts, ends, rows.astype(np.float16))
 
 

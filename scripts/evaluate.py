@@ -93,6 +93,7 @@ def evaluate(
         for v in listed["videos"]
         if Path(v["path"]).resolve().is_relative_to(root)
     }
+    evidence = {v["video_id"]: v["evidence"] for v in listed["videos"]}
     failed = {
         str(Path(f["path"]).resolve().relative_to(root.parent))
         for f in listed["failed"]
@@ -115,7 +116,10 @@ def evaluate(
     for source in sources:
         present = {s["label"] for v in videos for s in v["segments"] if s["source"] == source}
         classes = {n: c for n, c in truth["classes"][part][source].items() if n in present}
-        runs = {name: responses_for(source, classes, ids, th, env) for name, th in RUNS.items()}
+        # A file whose source failed (a broken audio track indexed for conversation alone) has no evidence of it:
+        # the API would refuse the whole request, so it is left out, as a refused file is.
+        with_source = {f: i for f, i in ids.items() if source in evidence[i]}
+        runs = {name: responses_for(source, classes, with_source, th, env) for name, th in RUNS.items()}
         print(f"event=classified part={part} source={source} classes={len(classes)}", file=sys.stderr)
         figures[source] = em.source_figures(
             videos, source, sorted(classes), runs["run1"], runs["defaults"], runs["run2"]

@@ -83,7 +83,7 @@ def collect(store_home: Path, truth: dict, part: str = "fit") -> dict:
     os.environ["EDGE_HOME"] = str(store_home)
     from edge.appliance import Edge
     from edge.classify import Classifier
-    from edge.contract import parse_request
+    from edge.contract import ApiError, parse_request
 
     edge = Edge()
     identity = cf.Confidence({s: cf.SourceModel(1.0, 0.0, (0, 1, 0, 0, 0), (0, 1, 0, 0)) for s in SOURCES})
@@ -107,7 +107,10 @@ def collect(store_home: Path, truth: dict, part: str = "fit") -> dict:
             row = videos.get((root / v["file"]).resolve())
             if v["part"] != part or row is None:
                 continue
-            starts, ends, scores, _ = classifier._semantic(row, source, embedded)
+            try:
+                starts, ends, scores, _ = classifier._semantic(row, source, embedded)
+            except ApiError:  # the source failed on this file (a broken audio track): no evidence, as refused
+                continue
             item = {
                 "file": v["file"],
                 "starts": starts.tolist(),

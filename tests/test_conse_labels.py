@@ -94,3 +94,17 @@ def test_the_hierarchy_script_reads_wordnet_hypernyms():
     assert chain[0] == (1, senses["flower"]) and (2, senses["angiosperm"]) in chain
     hammer = "03481172"  # ImageNet's n03481172 (the first sense of "hammer" is a gun's striker)
     assert [nouns[o][0][0] for d, o in lh.ancestors(nouns, hammer) if d <= 2] == ["hand tool", "tool"]
+
+
+def test_frame_mixes_plus_actions_are_the_mix_of_all_weights():
+    """The indexer keeps each sample's frame mix (dim floats) instead of every label's weight (1,500 floats; a
+    10-hour file's worth was 210 MiB) and adds the action weights at the end: the same vectors."""
+    encoder = load_visual_bundle(load_settings()).image_encoder
+    assert encoder.actions is not None  # actions are on by default
+    frames = [np.random.default_rng(i).integers(0, 255, (360, 640, 3), dtype=np.uint8) for i in range(3)]
+    actions = np.random.default_rng(9).random((3, len(encoder.actions.labels)), dtype=np.float32) * 0.3
+    weights = encoder.label_weights(frames)
+    weights[:, encoder.action_columns] = actions
+    mixes = encoder.frame_mix(frames)
+    assert mixes.shape == (3, encoder.dim)
+    np.testing.assert_allclose(encoder.with_actions(mixes, actions), encoder.mix(weights), atol=1e-5)
