@@ -47,7 +47,7 @@ HYPERNYM_SHARE = 0.7
 _TOP_K = 5  # ImageNet labels kept per view of a frame: the tail of the softmax is noise
 _MIN_DETECTION = 0.35  # SSD class scores below this are mostly false positives
 _CLASSIFIER_SIZE = 280  # EfficientNet-Lite3's fixed input
-_VIEWS_ASPECT = 1.3  # a frame at least this elongated is classified as a whole and as its two end squares
+_VIEWS_ASPECT = 1.3  # a frame at least this elongated is classified as its two end squares
 _DETECTOR_SIZE = 300  # SSD-MobileNet-v2's input
 DETECTOR_INPUT = "Preprocessor/sub:0"
 
@@ -236,9 +236,8 @@ class ConseImageEncoder:
 
     def _detect(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         """[n_frames, n_coco] best detection score per class, 0 under the threshold."""
-        logits = self._detector.run(None, {DETECTOR_INPUT: detector_input(frames)})[
-            0
-        ]  # [n, anchors, 91], 0 = background
+        # [n, anchors, 91] class logits, 0 = background
+        logits = self._detector.run(None, {DETECTOR_INPUT: detector_input(frames)})[0]
         # A class's detection score is its best anchor's sigmoid: what the detector's per-class NMS keeps first.
         best = 1.0 / (1.0 + np.exp(-logits[:, :, self._coco_ids].max(axis=1)))
         return np.where(best >= _MIN_DETECTION, best, 0.0)

