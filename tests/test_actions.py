@@ -225,3 +225,27 @@ def test_a_figure_crossing_a_zooming_photo_is_local_motion():
     from edge.actions import _MIN_LOCAL_MOTION, local_motion
 
     assert local_motion(_flow_frames(still_caption=True, walker=True)) >= _MIN_LOCAL_MOTION
+
+
+def test_sample_weights_take_the_nearest_window_without_a_samples_by_windows_table():
+    import tracemalloc
+
+    from edge.actions import Window, sample_weights
+
+    def window(start, label):
+        probs = np.zeros(3, np.float32)
+        probs[label] = 1.0
+        return Window(start, start + 2.56, probs)
+
+    starts = np.array([0.0, 1.0, 3.0, 5.0, 20.0], np.float32)
+    got = sample_weights([window(0.0, 0), window(4.0, 1)], starts, starts + 1, 4.0, 3)
+    # centres 1.28 and 5.28; the sample at 20 s is beyond every window's reach
+    assert got.argmax(axis=1).tolist()[:4] == [0, 0, 1, 1] and not got[4].any()
+    # a 10-hour file at 1 sample/s with a window every 4 s: memory of the order of the result (54 MiB)
+    many = np.arange(36000, dtype=np.float32)
+    windows = [Window(4.0 * k, 4.0 * k + 2.56, np.full(400, 0.01, np.float32)) for k in range(9000)]
+    tracemalloc.start()
+    weights = sample_weights(windows, many, many + 1, 4.0, 400)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert weights.shape == (36000, 400) and peak < 2 * weights.nbytes
