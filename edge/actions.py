@@ -239,10 +239,8 @@ def sample_weights(
     mids = (np.asarray(starts) + np.asarray(ends)) / 2
     # The nearest centre by bisection (windows come in time order; a tie goes to the earlier one): a samples x
     # windows distance table was 5 GiB at the end of a 10-hour file.
-    after = (
-        np.clip(np.searchsorted(centres, mids), 1, len(centres) - 1) if len(centres) > 1 else np.zeros(len(mids), int)
-    )
-    before = np.maximum(after - 1, 0)
+    after = np.searchsorted(centres, mids)
+    before, after = np.maximum(after - 1, 0), np.minimum(after, len(centres) - 1)
     nearest = np.where(np.abs(mids - centres[before]) <= np.abs(mids - centres[after]), before, after)
     for i, w in enumerate(nearest):
         window = windows[w]
