@@ -6,14 +6,13 @@ offsets, text items at frame times. The encoder runs single-threaded so the byte
 
 from __future__ import annotations
 
-from collections import deque
 from pathlib import Path
 
 import av
 import devset_media as dm
 import numpy as np
 import text_video
-from make_sample import SR, _audio_frames, _render_span, add_video_stream, room_tone
+from make_sample import SR, _render_span, add_video_stream, mux_i420, room_tone
 from text_video import TextItem, overlay
 
 GAP_S, WORD_GAP_S, LEAD_S = 0.7, 0.08, 0.8
@@ -96,30 +95,17 @@ def write(
         vs.codec_context.thread_count = 1  # x264's output depends on its thread count
         if rotate:
             vs.set_display_rotation(-rotate)
-        pending = deque()
-        if audio is not None:
-            astream = out.add_stream("aac", rate=SR, layout="mono", bit_rate=48_000)
-            pending.extend(_audio_frames(audio, round(total / fps * SR)))
-        i = 0
-        for (rgb, _), n in zip(shots, counts):
-            for planes in _render_span(rgb, n, size, rng):
-                planes = [p.copy() for p in planes]
-                overlay(planes, items, i / fps, size)
-                if rotate:
-                    planes = [np.ascontiguousarray(np.rot90(p, rotate // 90)) for p in planes]
-                frame = av.VideoFrame.from_ndarray(
-                    np.concatenate([p.ravel() for p in planes]).reshape(-1, vs.width), format="yuv420p"
-                )
-                frame.pts = i
-                out.mux(vs.encode(frame))
-                i += 1
-                while pending and pending[0].pts <= i * SR / fps:
-                    out.mux(astream.encode(pending.popleft()))
-        out.mux(vs.encode())
-        if audio is not None:
-            while pending:
-                out.mux(astream.encode(pending.popleft()))
-            out.mux(astream.encode())
+
+        def frames():
+            i = 0
+            for (rgb, _), n in zip(shots, counts):
+                for planes in _render_span(rgb, n, size, rng):
+                    planes = [p.copy() for p in planes]
+                    overlay(planes, items, i / fps, size)
+                    i += 1
+                    yield [np.ascontiguousarray(np.rot90(p, rotate // 90)) for p in planes] if rotate else planes
+
+        mux_i420(out, vs, frames(), audio, total, fps)
     return spans
 
 

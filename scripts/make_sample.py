@@ -126,6 +126,26 @@ def add_video_stream(out, codec: str, fps: int, width: int, height: int):
     return vs
 
 
+def mux_i420(out, vs, frames, audio, n_frames: int, fps: int) -> None:
+    """Encode I420 plane triples as frames 0, 1, ... of `vs`; with `audio` (mono float32 at 16 kHz, fitted to the
+    video's length) an AAC track interleaved by time, as a real muxer's input would be."""
+    pending = deque()
+    if audio is not None:
+        astream = _add_audio(out)
+        pending.extend(_audio_frames(np.asarray(audio, np.float32), round(n_frames / fps * SR)))
+    for i, planes in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(
+            np.concatenate([p.ravel() for p in planes]).reshape(-1, vs.width), format="yuv420p"
+        )
+        frame.pts = i
+        out.mux(vs.encode(frame))
+        while pending and pending[0].pts <= (i + 1) * SR / fps:
+            out.mux(astream.encode(pending.popleft()))
+    out.mux(vs.encode())
+    if audio is not None:
+        out.mux(astream.encode())
+
+
 def write_video(path, spans, size=(1280, 720), fps=25, codec="h264", audio=None, rotate=0, seed=0):
     """Write spans [(photo name | HxWx3 uint8 RGB, seconds), ...] as one MP4 with hard cuts.
 
@@ -152,27 +172,14 @@ def write_video(path, spans, size=(1280, 720), fps=25, codec="h264", audio=None,
         vs = add_video_stream(out, codec, fps, *((H, W) if rotate % 180 else (W, H)))
         if rotate:
             vs.set_display_rotation(-rotate)  # FFmpeg stores counter-clockwise degrees
-        pending = deque()
-        if audio is not None:
-            astream = _add_audio(out)
-            pending.extend(_audio_frames(np.asarray(audio, np.float32), round(total / fps * SR)))
-        i = 0
-        for (src, _), n in zip(spans, counts):
-            rgb = _rgb(PHOTOS[src]() if isinstance(src, str) else np.asarray(src, np.uint8))
-            for planes in _render_span(rgb, n, size, rng):
-                if rotate:
-                    planes = [np.ascontiguousarray(np.rot90(p, rotate // 90)) for p in planes]
-                i420 = np.concatenate([p.ravel() for p in planes]).reshape(-1, vs.width)
-                frame = av.VideoFrame.from_ndarray(i420, format="yuv420p")
-                frame.pts = i
-                out.mux(vs.encode(frame))
-                i += 1
-                # Interleave audio up to the current video time, as a real muxer input would.
-                while pending and pending[0].pts <= i * SR / fps:
-                    out.mux(astream.encode(pending.popleft()))
-        out.mux(vs.encode())
-        if audio is not None:
-            out.mux(astream.encode())
+        frames = (
+            [np.ascontiguousarray(np.rot90(p, rotate // 90)) for p in planes] if rotate else planes
+            for src, n in zip((s for s, _ in spans), counts)
+            for planes in _render_span(
+                _rgb(PHOTOS[src]() if isinstance(src, str) else np.asarray(src, np.uint8)), n, size, rng
+            )
+        )
+        mux_i420(out, vs, frames, audio, total, fps)
     return truth
 
 
