@@ -174,7 +174,7 @@ def write_video(path, spans, size=(1280, 720), fps=25, codec="h264", audio=None,
             vs.set_display_rotation(-rotate)  # FFmpeg stores counter-clockwise degrees
         frames = (
             [np.ascontiguousarray(np.rot90(p, rotate // 90)) for p in planes] if rotate else planes
-            for src, n in zip((s for s, _ in spans), counts)
+            for (src, _), n in zip(spans, counts)
             for planes in _render_span(
                 _rgb(PHOTOS[src]() if isinstance(src, str) else np.asarray(src, np.uint8)), n, size, rng
             )
