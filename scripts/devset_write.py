@@ -103,9 +103,9 @@ def write(
                     planes = [p.copy() for p in planes]
                     overlay(planes, items, i / fps, size)
                     i += 1
-                    yield [np.ascontiguousarray(np.rot90(p, rotate // 90)) for p in planes] if rotate else planes
+                    yield planes
 
-        mux_i420(out, vs, frames(), audio, total, fps)
+        mux_i420(out, vs, frames(), audio, total, fps, rotate)
     return spans
 
 

@@ -126,14 +126,16 @@ def add_video_stream(out, codec: str, fps: int, width: int, height: int):
     return vs
 
 
-def mux_i420(out, vs, frames, audio, n_frames: int, fps: int) -> None:
-    """Encode I420 plane triples as frames 0, 1, ... of `vs`; with `audio` (mono float32 at 16 kHz, fitted to the
+def mux_i420(out, vs, frames, audio, n_frames: int, fps: int, rotate: int = 0) -> None:
+    """Encode I420 plane triples (turned by `rotate` degrees) as frames 0, 1, ... of `vs`; with `audio` (mono float32 at 16 kHz, fitted to the
     video's length) an AAC track interleaved by time, as a real muxer's input would be."""
     pending = deque()
     if audio is not None:
         astream = _add_audio(out)
         pending.extend(_audio_frames(np.asarray(audio, np.float32), round(n_frames / fps * SR)))
     for i, planes in enumerate(frames):
+        if rotate:
+            planes = [np.ascontiguousarray(np.rot90(p, rotate // 90)) for p in planes]
         frame = av.VideoFrame.from_ndarray(
             np.concatenate([p.ravel() for p in planes]).reshape(-1, vs.width), format="yuv420p"
         )
@@ -173,13 +175,13 @@ def write_video(path, spans, size=(1280, 720), fps=25, codec="h264", audio=None,
         if rotate:
             vs.set_display_rotation(-rotate)  # FFmpeg stores counter-clockwise degrees
         frames = (
-            [np.ascontiguousarray(np.rot90(p, rotate // 90)) for p in planes] if rotate else planes
+            planes
             for (src, _), n in zip(spans, counts)
             for planes in _render_span(
                 _rgb(PHOTOS[src]() if isinstance(src, str) else np.asarray(src, np.uint8)), n, size, rng
             )
         )
-        mux_i420(out, vs, frames, audio, total, fps)
+        mux_i420(out, vs, frames, audio, total, fps, rotate)
     return truth
 
 
