@@ -46,13 +46,13 @@ demo: models $(SAMPLE)/spans.json $(SAMPLE)/demo-truth.json
 	$(EDGE) classify --video $(SAMPLE)/sale.mp4 --video $(SAMPLE)/news.mp4 --class 'sale: sale' \
 	  --options text_in_video --conversation-option exact_match --include-clips --min-duration-ratio 0.1
 
-# espeak-ng speaks the test audio; chromium + chromium-driver run the browser tests (the system browser, never a
-# downloaded one). Debian packages, installed when missing; a browser that cannot be installed makes those tests
-# skip (and say so) rather than fail the set-up.
+# espeak-ng speaks the test audio; wordnet-base feeds the label-hierarchy test; chromium + chromium-driver run the
+# browser tests (the system browser, never a downloaded one). Debian packages, installed when missing; a browser
+# that cannot be installed makes those tests skip (and say so) rather than fail the set-up.
 system-deps:
-	@command -v espeak-ng >/dev/null || { \
+	@{ command -v espeak-ng && [ -f /usr/share/wordnet/data.noun ]; } >/dev/null || { \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -q >&2 && $$SUDO apt-get install -y -q espeak-ng >&2; }
+	  $$SUDO apt-get update -q >&2 && $$SUDO apt-get install -y -q espeak-ng wordnet-base >&2; }
 	@{ command -v chromium && command -v chromedriver; } >/dev/null || { \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver; } >&2 \

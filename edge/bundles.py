@@ -33,7 +33,7 @@ SPEECH_FILE = (
 VAD_MODEL = "vad-silero"
 # How edge.speech turns a track into words (the gate, the packing into windows, the prompt): part of the store
 # key, so a change here re-transcribes old videos instead of mixing two kinds of transcript.
-SPEECH_PIPELINE = "packed-28s-1"
+SPEECH_PIPELINE = "packed-28s-2"
 OCR_MODEL = "ocr-ppocrv6"
 ACTION_MODEL = "action-i3d-kinetics400"
 

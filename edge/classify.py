@@ -15,7 +15,16 @@ import numpy as np
 from edge import redecode
 from edge.confidence import Confidence
 from edge.contract import MAX_TOTAL_DURATION_S, ApiError, ClassifyRequest
-from edge.scoring import Clip, ExactText, class_result, find_clips, finish_video, sample_scores, segment_clips
+from edge.scoring import (
+    Clip,
+    ExactText,
+    class_result,
+    find_clips,
+    finish_video,
+    sample_scores,
+    segment_clips,
+    with_context,
+)
 from edge.store import Store, VideoRow
 from edge.types import CONVERSATION, EXACT_MATCH, SEMANTIC, SOURCES, VISUAL
 
@@ -247,7 +256,10 @@ class Classifier:
                 if source != VISUAL and spec.conversation_option == EXACT_MATCH:
                     found, fuzzy = self.exact_matches(video, source, spec.prompts)
                     scores.append(model.exact_score([clip.score for clip in found], fuzzy))
-                    clips += [clip for clip in found if clip.score >= request.thresholds.min_clip_score]
+                    passing = [clip for clip in found if clip.score >= request.thresholds.min_clip_score]
+                    if source == CONVERSATION:
+                        passing = [with_context(clip, video.duration) for clip in passing]
+                    clips += passing
                     continue
                 if source not in semantic:
                     starts, ends, sample, prompt_at = self._semantic(video, source, embedded)

@@ -20,6 +20,9 @@ from edge.textmatch import SpokenWords, normalise, runs_hold, word_runs
 from edge.types import CONVERSATION, Clip, Thresholds
 
 FUZZY_WEIGHT = 0.7  # a sound-alike hit scores lower than a word-for-word one
+# A spoken exact_match clip keeps this much sound either side of its words: a name lasts ~0.7 s, too short to
+# hear in a player or to count for min_duration_ratio; under 1 s, so each edge stays within 1 s of the word.
+SPOKEN_CONTEXT_S = 0.9
 
 
 def sample_scores(
@@ -96,7 +99,8 @@ def segment_clips(
 class ExactText:
     """A video's timed text of one source, normalised once for exact matching (see edge.textmatch).
 
-    Spoken words: every occurrence of a prompt, from its first word's start to its last word's end.
+    Spoken words: every occurrence of a prompt, from its first word's start to its last word's end (the
+    response widens these, `with_context`).
     On-screen text: every text span holding a prompt. A clip's score is the reader's confidence in what it
     read (mean token probability of the words, or the OCR confidence), x 100, lowered by 10% when a
     misread character had to be tolerated. When a spoken prompt is not found word for word, runs of words that
@@ -171,6 +175,13 @@ class ExactText:
                     any_exact = any_exact or exact
                     break
         return clips, any_exact
+
+
+def with_context(clip: Clip, duration: float) -> Clip:
+    """A spoken exact_match clip widened by SPOKEN_CONTEXT_S either side, inside the video."""
+    start, end = max(0.0, clip.start - SPOKEN_CONTEXT_S), min(duration, clip.end + SPOKEN_CONTEXT_S)
+    peak = clip.peak if clip.peak is not None else (clip.start + clip.end) / 2
+    return Clip(start, max(start, end), clip.score, clip.option, clip.prompt, peak)
 
 
 def union_length(clips: list[Clip], duration: float) -> float:

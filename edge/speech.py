@@ -37,6 +37,7 @@ _NO_SPEECH = 0.6  # Whisper's "nothing was said": no-speech probability above th
 _MIN_AVG_LOGPROB = -1.0  # ... with an average token log-probability below this
 _DOUBTFUL_LOGPROB = -1.5  # a segment this unlikely is not kept even when Whisper heard speech
 _LANGUAGE_PROBE_S = 10.0  # of the first speech: enough to tell the language
+_SURE_LANGUAGE = 0.5  # a short-window language reading less likely than this is read again (see _detect_language)
 _MIN_INPUT_S = 1.1  # whisper.cpp refuses inputs under 1 s: shorter chunks are padded with silence
 _FRAMES_PER_S = 50  # encoder positions per second of audio (1500 per 30 s window)
 # A pack's audio: one window with room for AUDIO_CTX_MARGIN; edge.vad cuts no chunk longer than this.
@@ -162,18 +163,32 @@ class WhisperTranscriber:
         )
 
     def _detect_language(self, audio: np.ndarray) -> str:
-        """Whisper's language of the first `_LANGUAGE_PROBE_S` of speech. whisper.cpp detects with the encoder
-        size of the call before, so a call at the probe's size that stops before its encoder runs goes first:
-        the result then depends on this audio alone, for the cost of one short encoder pass."""
+        """Whisper's language of the first `_LANGUAGE_PROBE_S` of speech, read with a short encoder window; when
+        that reading is unsure (seen: an accented voice read as Japanese at p 0.23, then transcribed as a
+        Japanese translation), read again with the full 30 s window Whisper was trained on (English at 0.44)."""
         probe = audio[: round(_LANGUAGE_PROBE_S * SAMPLE_RATE)]
-        params = self._model._params
-        self._pw.assign_encoder_begin_callback(params, lambda *_: False)
+        language, p = self._language(probe)
+        if p < _SURE_LANGUAGE:
+            full = np.zeros(round(30 * SAMPLE_RATE), np.float32)
+            full[: probe.size] = probe
+            language, _ = self._language(full)
+        return language
+
+    def _language(self, audio: np.ndarray) -> tuple[str, float]:
+        """The likeliest language of this audio and its probability. whisper.cpp detects with the encoder size of
+        the call before, so a call at this audio's size that stops before its encoder runs goes first: the
+        result then depends on this audio alone, for the cost of one encoder pass of its size."""
+        pw, ctx, params = self._pw, self._model._ctx, self._model._params
+        pw.assign_encoder_begin_callback(params, lambda *_: False)
         try:
-            self._run(probe, "en", max_tokens=1, detect_language=False, initial_prompt="")
+            self._run(audio, "en", max_tokens=1, detect_language=False, initial_prompt="")
         finally:
-            self._pw.clear_encoder_begin_callback(params)
-        self._run(probe, "", max_tokens=0, detect_language=True, initial_prompt="")
-        return self._pw.whisper_lang_str(self._pw.whisper_full_lang_id(self._model._ctx))
+            pw.clear_encoder_begin_callback(params)
+        audio = _padded(audio)
+        pw.whisper_pcm_to_mel(ctx, audio, audio.size, self.last_threads)
+        probs = np.zeros(pw.whisper_lang_max_id() + 1, np.float32)
+        best = pw.whisper_lang_auto_detect(ctx, 0, self.last_threads, probs)
+        return pw.whisper_lang_str(best), float(probs[best])
 
     def _transcribe_pack(self, pack: Pack, language: str, stats: dict, prompt: str) -> list[Word]:
         self._run(pack.audio, language, max_tokens=0, detect_language=False, initial_prompt=prompt)

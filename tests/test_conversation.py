@@ -10,6 +10,7 @@ import sys
 import pytest
 from conftest import classify_indexed, index_with_sources, run_edge
 
+from edge.scoring import SPOKEN_CONTEXT_S
 from edge.store import Store
 
 
@@ -71,7 +72,9 @@ def test_exact_match_finds_a_rare_keyword_with_its_word_times(speech):
     (clip,) = cls["clips"]
     start, end = speech["truth"]["news.mp4"]["truth"]["keyword"]
     assert cls["name"] == "sax" and clip["prompt"] == "Saxophone"
-    assert abs(clip["start"] - start) <= 0.5 and abs(clip["end"] - end) <= 0.5
+    # the word's own times, with SPOKEN_CONTEXT_S of sound either side
+    assert abs(clip["start"] - max(0.0, start - SPOKEN_CONTEXT_S)) <= 0.5
+    assert abs(clip["end"] - (end + SPOKEN_CONTEXT_S)) <= 0.5
 
 
 @pytest.mark.parametrize("option", ["semantic", "exact_match"])
@@ -129,7 +132,7 @@ def test_cli_transcript_and_exact_match(speech):
     )
     assert code == 0, err
     (clip,) = result["data"][0]["classes"][0]["clips"]
-    assert abs(clip["start"] - speech["truth"]["news.mp4"]["truth"]["keyword"][0]) <= 0.5
+    assert abs(clip["start"] + SPOKEN_CONTEXT_S - speech["truth"]["news.mp4"]["truth"]["keyword"][0]) <= 0.5
     code, listing, err = run_edge("videos", env=speech["env"])
     evidence = {v["filename"]: v["evidence"] for v in listing["videos"]}
     assert evidence["news.mp4"]["conversation"]["language"] == "en" and set(evidence["news.mp4"]) == {

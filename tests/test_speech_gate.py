@@ -237,3 +237,31 @@ def test_utterances_apart_are_one_whisper_window_with_each_word_at_its_own_time(
     for first_word, (start, end) in zip(("weather", "traffic", "museum"), truth):
         (word,) = [w for w in transcript.words if first_word in w.text.lower()]
         assert start - 0.6 <= word.start and word.end <= end + 0.6, (first_word, word, start, end)
+
+
+@pytest.mark.parametrize(
+    "sentence, readings",
+    [
+        ("The museum opens at nine and closes early on public holidays.", 1),  # sure at once (p 0.98)
+        ("Let the soup simmer for twenty minutes, then blend it with a little cream.", 2),  # unsure (p 0.44)
+    ],
+)
+def test_an_unsure_language_reading_is_read_again_over_the_full_window(transcriber, sentence, readings):
+    from speech_media import speak
+
+    said = speak(sentence, words_per_minute=135, voice="en-gb-x-rp")
+    audio = np.concatenate([np.zeros(SR // 2, np.float32), said, np.zeros(SR // 2, np.float32)])
+    sizes, read = [], transcriber._language
+
+    def spy(samples):  # the real reading, recorded
+        sizes.append(samples.size)
+        return read(samples)
+
+    transcriber.last_threads = 2
+    transcriber._language = spy
+    try:
+        language = transcriber._detect_language(audio)
+    finally:
+        del transcriber._language
+    assert language == "en" and len(sizes) == readings
+    assert sizes[0] == audio.size and sizes[1:] in ([], [30 * SR])

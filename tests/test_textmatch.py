@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from edge.scoring import ExactText, segment_clips
+from edge.scoring import SPOKEN_CONTEXT_S, ExactText, segment_clips, with_context
 from edge.textmatch import TimedText, normalise, sentence_windows
-from edge.types import CONVERSATION, TEXT_IN_VIDEO
+from edge.types import CONVERSATION, TEXT_IN_VIDEO, Clip
 
 
 def _words(text: str, step: float = 0.5) -> list[TimedText]:
@@ -72,6 +72,16 @@ def test_exact_clips_score_by_reader_confidence():
     assert round(exact.score, 1) == 95.0
     (tolerated,) = screen.clips(("sale 50% off",))
     assert round(tolerated.score, 1) == 85.5  # one misread character costs 10%
+
+
+def test_a_spoken_clip_gets_context_either_side_inside_the_video():
+    word = Clip(5.0, 5.7, 80.0, CONVERSATION, "Mwanza")
+    heard = with_context(word, duration=20.0)
+    assert (heard.start, heard.end) == (5.0 - SPOKEN_CONTEXT_S, 5.7 + SPOKEN_CONTEXT_S)
+    assert (heard.score, heard.prompt, heard.peak) == (80.0, "Mwanza", 5.35)  # the thumbnail stays on the word
+    assert 0 < SPOKEN_CONTEXT_S < 1.0  # each edge stays within 1 s of the word (the evaluation's edge rule)
+    first = with_context(Clip(0.2, 0.9, 80.0, CONVERSATION, "a"), duration=1.2)
+    assert (first.start, first.end) == (0.0, 1.2)  # clamped at both ends of the video
 
 
 def test_segment_clips_merge_overlapping_spans_not_distant_ones():
