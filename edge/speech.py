@@ -164,7 +164,7 @@ class WhisperTranscriber:
 
     def _detect_language(self, audio: np.ndarray) -> str:
         """Whisper's language of the first `_LANGUAGE_PROBE_S` of speech, read with a short encoder window; when
-        that reading is unsure (seen: an accented voice read as Japanese at p 0.23, then transcribed as a
+        that reading is unsure (seen: speech over music read as Japanese at p 0.23, then transcribed as a
         Japanese translation), read again with the full 30 s window Whisper was trained on (English at 0.44)."""
         probe = audio[: round(_LANGUAGE_PROBE_S * SAMPLE_RATE)]
         language, p = self._language(probe)
