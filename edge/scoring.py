@@ -12,6 +12,7 @@ Definitions (also in the README):
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -181,7 +182,7 @@ def with_context(clip: Clip, duration: float) -> Clip:
     """A spoken exact_match clip widened by SPOKEN_CONTEXT_S either side, inside the video."""
     start, end = max(0.0, clip.start - SPOKEN_CONTEXT_S), min(duration, clip.end + SPOKEN_CONTEXT_S)
     peak = clip.peak if clip.peak is not None else (clip.start + clip.end) / 2
-    return Clip(start, max(start, end), clip.score, clip.option, clip.prompt, peak)
+    return replace(clip, start=start, end=max(start, end), peak=peak)
 
 
 def union_length(clips: list[Clip], duration: float) -> float:
