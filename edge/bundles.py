@@ -18,7 +18,7 @@ from pathlib import Path
 
 from edge.calibration import Calibration, mixture_reference
 from edge.encoders import ImageEncoder, TextEncoder
-from edge.modelfiles import DATA_DIR, model_key, model_path
+from edge.modelfiles import DATA_DIR, file_entry, model_key, model_path
 from edge.settings import Settings
 from edge.types import CONVERSATION, TEXT_IN_VIDEO
 
@@ -35,6 +35,11 @@ VAD_MODEL = "vad-silero"
 # key, so a change here re-transcribes old videos instead of mixing two kinds of transcript.
 SPEECH_PIPELINE = "packed-28s-2"
 OCR_MODEL = "ocr-ppocrv6"
+CLASSIFIER = "image-efficientnet-lite3"
+DETECTOR = "detect-ssd-mobilenet-v2"
+# Their CPU copies (edge.install.quantize), best first; the model as converted where this CPU reproduces none.
+CLASSIFIER_COPIES = ("model.u8.onnx", "model.u8u.onnx")
+DETECTOR_COPIES = ("model.int8.onnx", "model.int8u.onnx")
 ACTION_MODEL = "action-i3d-kinetics400"
 
 
@@ -91,10 +96,10 @@ def load_visual_bundle(settings: Settings, calibration: dict | None = None) -> V
             threads=settings.threads or 1,
         )
     image = ConseImageEncoder(
-        model_path(store, "image-efficientnet-lite3", frame_model_file(settings.provider, "model.u8.onnx")),
-        model_path(store, "image-efficientnet-lite3", "labels.txt"),
-        model_path(store, "detect-ssd-mobilenet-v2", frame_model_file(settings.provider, "model.int8.onnx")),
-        model_path(store, "detect-ssd-mobilenet-v2", "labels.txt"),
+        model_path(store, CLASSIFIER, frame_model_file(settings, CLASSIFIER, CLASSIFIER_COPIES)),
+        model_path(store, CLASSIFIER, "labels.txt"),
+        model_path(store, DETECTOR, frame_model_file(settings, DETECTOR, DETECTOR_COPIES)),
+        model_path(store, DETECTOR, "labels.txt"),
         # One intra-op thread unless EDGE_THREADS says otherwise: as fast (7.4x vs 7.6x realtime at 720p, the
         # decoder overlaps on its own thread) for less CPU, and the work stays on the background-priority
         # frame thread (edge.sampling.scan_samples) instead of pool threads at normal priority.
@@ -113,13 +118,21 @@ def load_visual_bundle(settings: Settings, calibration: dict | None = None) -> V
     return VisualBundle("conse", image, text, Calibration.from_dict(spec, reference))
 
 
-def frame_model_file(provider: str | None, cpu_copy: str) -> str:
-    """A frame model's file for the provider it will get: on the CPU its copy made for the CPU at install time
-    (edge.install.quantize: the INT8 detector, a quarter of the float one's time; the classifier with uint8
-    activations, half its time), on a GPU the model as converted (TensorRT quantizes the float one itself)."""
+def frame_model_file(settings: Settings, model: str, cpu_copies: tuple[str, ...]) -> str:
+    """A frame model's file for the provider it will get: on the CPU the first of its copies made for the CPU at
+    install time (edge.install.quantize: the INT8 detector, a quarter of the float one's time; the classifier with
+    uint8 activations, half its time; or their twins with uint8 weights where this CPU's uint8 x int8 kernels
+    saturate) that this CPU reproduces (edge.probe), else and on a GPU the model as converted (TensorRT quantizes
+    the float one itself)."""
+    from edge.probe import runs_as_vetted
     from edge.runtime import CPU, choose_providers
 
-    return cpu_copy if choose_providers(provider)[0] == CPU else "model.onnx"
+    if choose_providers(settings.provider)[0] == CPU:
+        for name in cpu_copies:
+            copy = model_path(settings.models_dir, model, name)
+            if runs_as_vetted(copy, file_entry(model, name)["derive"]["probe"], settings.cache_dir):
+                return name
+    return "model.onnx"
 
 
 class TextModels:

@@ -128,8 +128,8 @@ class ConseImageEncoder:
         # Everything that shapes a stored vector is in the key: turning actions on or off, or another window
         # rate, re-indexes (with actions off it is the key of the frame labels alone, as before).
         # The CPU copies (edge.install.quantize) give slightly other numbers than the models as converted.
-        models = "lite3u8" if classifier.name == "model.u8.onnx" else "lite3"
-        models += "-ssd8" if detector.name == "model.int8.onnx" else "-ssd"
+        models = "lite3u8" if classifier.name in ("model.u8.onnx", "model.u8u.onnx") else "lite3"
+        models += "-ssd8" if detector.name in ("model.int8.onnx", "model.int8u.onnx") else "-ssd"  # the same outputs
         self.key = f"conse-{models}-{text_encoder.key}-{digest}"
         if actions:
             self.key += f"+{actions.key}-every{self.action_every_s:g}s"

@@ -99,13 +99,18 @@ def _model(manifest: dict, name: str) -> dict:
 _verified: dict[tuple, Path] = {}
 
 
+def file_entry(model: str, filename: str) -> dict:
+    """The manifest's entry for one file of a model."""
+    entry = next((e for e in _model(load_manifest(), model)["files"] if e["name"] == filename), None)
+    if entry is None:
+        raise ValueError(f"no file {filename!r} for model {model!r} in {MANIFEST_PATH}")
+    return entry
+
+
 def model_path(models_dir: Path, model: str, filename: str) -> Path:
     """Path of a store file, verified by sha256 once per process (again if its size or mtime changes)."""
     manifest = load_manifest()
-    spec = _model(manifest, model)
-    entry = next((e for e in spec["files"] if e["name"] == filename), None)
-    if entry is None:
-        raise ValueError(f"no file {filename!r} for model {model!r} in {MANIFEST_PATH}")
+    spec, entry = _model(manifest, model), file_entry(model, filename)
     rel = f"{model}/{filename}"
     path = Path(models_dir) / rel
     try:

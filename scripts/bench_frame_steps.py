@@ -57,8 +57,8 @@ def main(argv=None) -> None:
     duration = probe(video).duration
     print("| step | visual indexing, 720p |\n|---|---|")
     for step, (name, swap, views, split) in enumerate(STEPS):
-        bundles.frame_model_file = lambda provider, cpu_copy, swap=swap: swap.get(
-            cpu_copy, CPU_FILE(provider, cpu_copy)
+        bundles.frame_model_file = lambda settings, model, copies, swap=swap: swap.get(
+            copies[0], CPU_FILE(settings, model, copies)
         )
         conse.views = views
         speeds = []

@@ -17,8 +17,12 @@ from conftest import run_edge
 from onnx import TensorProto, helper
 
 from edge import runtime, streams
+from edge.bundles import CLASSIFIER, CLASSIFIER_COPIES, DETECTOR, DETECTOR_COPIES, frame_model_file
 from edge.decode import CpuDecoder, DecoderUnavailable, choose_decoder
+from edge.modelfiles import file_entry, model_path
+from edge.probe import probe_mismatch
 from edge.runtime import ProviderError, open_session, opened_providers, provider_options, session_stream, stage
+from edge.settings import load_settings
 
 GPU_BUILD = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
 
@@ -185,9 +189,10 @@ def test_models_list_shows_the_providers_each_model_got(models_dir, edge_home):
     code, rows, err = run_edge("models", "list", "--providers")
     assert code == 0, err
     got = {r["name"]: r["providers"] for r in rows}
-    # on the CPU the frame models run as their CPU copies (edge.install.quantize)
-    assert got["image-efficientnet-lite3"] == {"image-efficientnet-lite3/model.u8.onnx": ["CPUExecutionProvider"]}
-    assert got["detect-ssd-mobilenet-v2"] == {"detect-ssd-mobilenet-v2/model.int8.onnx": ["CPUExecutionProvider"]}
+    # on the CPU the frame models run as their CPU copies (edge.install.quantize) where this CPU reproduces them
+    settings = load_settings()
+    for model, copies in [(CLASSIFIER, CLASSIFIER_COPIES), (DETECTOR, DETECTOR_COPIES)]:
+        assert got[model] == {f"{model}/{frame_model_file(settings, model, copies)}": ["CPUExecutionProvider"]}
     assert got["ocr-ppocrv6"]["ocr-ppocrv6/det.onnx"] == ["CPUExecutionProvider"]
 
 
@@ -195,18 +200,32 @@ def test_models_list_shows_the_providers_each_model_got(models_dir, edge_home):
     "name,value", [("EDGE_DECODER", "vaapi"), ("EDGE_TRT_PRECISION", "int4"), ("EDGE_GPU_DEVICE", "-1")]
 )
 def test_bad_gpu_settings_fail_at_start_up_naming_the_variable(monkeypatch, name, value):
-    from edge.settings import SettingsError, load_settings
+    from edge.settings import SettingsError
 
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name):
         load_settings()
 
 
-def test_the_cpu_runs_the_frame_models_cpu_copies_and_a_gpu_the_converted_ones(monkeypatch):
-    from edge.bundles import frame_model_file
+def test_the_cpu_runs_the_frame_models_cpu_copies_where_it_reproduces_them_and_a_gpu_the_converted_ones(
+    monkeypatch, tmp_path
+):
+    import dataclasses
 
-    assert frame_model_file(None, "model.int8.onnx") == "model.int8.onnx"  # this CPU build
-    assert frame_model_file("cpu", "model.u8.onnx") == "model.u8.onnx"
+    settings = dataclasses.replace(load_settings(), cache_dir=tmp_path)
+    cpu_build = {}
+    for model, copies in [(CLASSIFIER, CLASSIFIER_COPIES), (DETECTOR, DETECTOR_COPIES)]:
+        # The first copy whose vetted outputs this CPU's integer kernels give (AVX2 without VNNI: not model.int8.onnx)
+        reproduced = [
+            name
+            for name in copies
+            if probe_mismatch(model_path(settings.models_dir, model, name), file_entry(model, name)["derive"]["probe"])
+            is None
+        ]
+        cpu_build[model] = frame_model_file(settings, model, copies)
+        assert cpu_build[model] == (reproduced + ["model.onnx"])[0]
+    assert "model.onnx" not in cpu_build.values()  # one of each model's copies runs on any x86 CPU
     monkeypatch.setattr(ort, "get_available_providers", lambda: list(GPU_BUILD))
-    assert frame_model_file(None, "model.int8.onnx") == "model.onnx"  # TensorRT quantizes the float model itself
-    assert frame_model_file("cpu", "model.int8.onnx") == "model.int8.onnx"  # EDGE_PROVIDER=cpu on a GPU build
+    assert frame_model_file(settings, DETECTOR, DETECTOR_COPIES) == "model.onnx"  # TensorRT quantizes the float one
+    cpu_on_gpu_build = dataclasses.replace(settings, provider="cpu")  # EDGE_PROVIDER=cpu on a GPU build
+    assert frame_model_file(cpu_on_gpu_build, DETECTOR, DETECTOR_COPIES) == cpu_build[DETECTOR]
