@@ -29,6 +29,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
+from onnx import numpy_helper
 
 from edge.modelfiles import DATA_DIR
 
@@ -83,9 +85,6 @@ def ssd_int8(source: Path, out: Path) -> Path:
 def unsigned_activations(source: Path, out: Path) -> Path:
     """A QDQ model `source` -> `out` with each int8 activation (a QuantizeLinear output read only by
     DequantizeLinear nodes) made uint8: zero point + 128. Weights, graph inputs and outputs keep their types."""
-    import onnx
-    from onnx import numpy_helper
-
     model = onnx.load(str(source))
     graph = model.graph
     initializers = {i.name: i for i in graph.initializer}
@@ -106,48 +105,44 @@ def unsigned_activations(source: Path, out: Path) -> Path:
             or any(u.op_type != "DequantizeLinear" for u in users)
         ):
             continue
-        if zero.name not in moved:
-            moved[zero.name] = f"{zero.name}_u8"
-            shifted = numpy_helper.to_array(zero).astype(np.int16) + 128
-            graph.initializer.append(numpy_helper.from_array(shifted.astype(np.uint8), moved[zero.name]))
+        twin = _uint8_twin(graph, initializers, moved, zero.name)
         for reader in [node, *users]:
-            reader.input[2] = moved[zero.name]
-    still_read = {name for node in graph.node for name in node.input}
-    for name in moved:
-        if name not in still_read:
-            graph.initializer.remove(initializers[name])
-    onnx.save(model, str(out))
-    return out
+            reader.input[2] = twin
+    return _save_without_unread(model, initializers, moved, out)
 
 
 def unsigned_weights(source: Path, out: Path) -> Path:
     """A QDQ model `source` -> `out` with each int8 weight (an initializer read by a DequantizeLinear) made uint8:
     values and zero points + 128, the same real values."""
-    import onnx
-    from onnx import numpy_helper
-
     model = onnx.load(str(source))
     graph = model.graph
     initializers = {i.name: i for i in graph.initializer}
     shifted: dict[str, str] = {}  # int8 initializer -> its uint8 twin
-
-    def twin(name: str) -> str:
-        if name not in shifted:
-            shifted[name] = f"{name}_u8"
-            values = numpy_helper.to_array(initializers[name]).astype(np.int16) + 128
-            graph.initializer.append(numpy_helper.from_array(values.astype(np.uint8), shifted[name]))
-        return shifted[name]
-
     for node in graph.node:
         if node.op_type != "DequantizeLinear" or len(node.input) < 3:
             continue
         weight, zero = (initializers.get(node.input[i]) for i in (0, 2))
         if weight is None or zero is None or weight.data_type != onnx.TensorProto.INT8:
             continue
-        node.input[0], node.input[2] = twin(weight.name), twin(zero.name)
-    still_read = {name for node in graph.node for name in node.input}
-    for name in shifted:
+        node.input[0] = _uint8_twin(graph, initializers, shifted, weight.name)
+        node.input[2] = _uint8_twin(graph, initializers, shifted, zero.name)
+    return _save_without_unread(model, initializers, shifted, out)
+
+
+def _uint8_twin(graph, initializers: dict, twins: dict[str, str], name: str) -> str:
+    """The name of int8 initializer `name`'s uint8 twin (values + 128), added to `graph` on first use."""
+    if name not in twins:
+        twins[name] = f"{name}_u8"
+        values = numpy_helper.to_array(initializers[name]).astype(np.int16) + 128
+        graph.initializer.append(numpy_helper.from_array(values.astype(np.uint8), twins[name]))
+    return twins[name]
+
+
+def _save_without_unread(model, initializers: dict, twins: dict[str, str], out: Path) -> Path:
+    """`model` to `out`, less the int8 initializers that no node reads any more."""
+    still_read = {name for node in model.graph.node for name in node.input}
+    for name in twins:
         if name not in still_read:
-            graph.initializer.remove(initializers[name])
+            model.graph.initializer.remove(initializers[name])
     onnx.save(model, str(out))
     return out
