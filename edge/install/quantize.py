@@ -133,8 +133,10 @@ def _uint8_twin(graph, initializers: dict, twins: dict[str, str], name: str) -> 
     """The name of int8 initializer `name`'s uint8 twin (values + 128), added to `graph` on first use."""
     if name not in twins:
         twins[name] = f"{name}_u8"
-        values = numpy_helper.to_array(initializers[name]).astype(np.int16) + 128
-        graph.initializer.append(numpy_helper.from_array(values.astype(np.uint8), twins[name]))
+        # A zero point shared by an activation and a weight already has its twin from unsigned_activations.
+        if not any(i.name == twins[name] for i in graph.initializer):
+            values = numpy_helper.to_array(initializers[name]).astype(np.int16) + 128
+            graph.initializer.append(numpy_helper.from_array(values.astype(np.uint8), twins[name]))
     return twins[name]
 
 
