@@ -108,3 +108,23 @@ def test_frame_mixes_plus_actions_are_the_mix_of_all_weights():
     mixes = encoder.frame_mix(frames)
     assert mixes.shape == (3, encoder.dim)
     np.testing.assert_allclose(encoder.with_actions(mixes, actions), encoder.mix(weights), atol=1e-5)
+
+
+def test_detections_enter_the_mix_at_their_weight_and_in_the_key(frame_labels, models_dir, monkeypatch):
+    """The detector's best-anchor scores run high on things that are not there, so a detection counts
+    DETECTION_WEIGHT x its score beside the classifier's probabilities, a person (which ImageNet cannot name) in
+    full; another weight is another index key."""
+    from skimage import data
+
+    coco = conse._load_coco_labels(models_dir / "detect-ssd-mobilenet-v2" / "labels.txt")
+    column = {name: sorted(coco).index(i) for i, name in coco.items()}
+    encoder = load_visual_bundle(load_settings()).image_encoder
+    for image, seen in ((data.chelsea(), "cat"), (data.astronaut(), "person")):
+        frame = np.ascontiguousarray(image[..., :3])
+        detected = encoder._detect([frame])[0]
+        assert detected[column[seen]] > 0.5  # the real detector sees it
+        weights = encoder.label_weights([frame])[0][encoder._coco_columns]
+        assert weights[column[seen]] == pytest.approx(detected[column[seen]] * (1 if seen == "person" else 0.5))
+    assert conse.DETECTION_WEIGHT == 0.5
+    monkeypatch.setattr(conse, "DETECTION_WEIGHT", 1.0)
+    assert load_visual_bundle(load_settings()).image_encoder.key != encoder.key
