@@ -9,8 +9,9 @@ of anything the API returns. Per source, fitted on the development set's fit par
 - video: a logistic regression over the whole series of a class's clip-level probabilities in a video (peak,
   the mean of the best three, the share of samples at >= 0.5, the mean), so a class that is weakly similar
   everywhere (correlated samples) is not added up into certainty. Exact matches use the best reader
-  confidence and the number of matches (log), and whether only a tolerant reading found them (the sound-alike
-  fallback for speech, a tolerated OCR error on screen).
+  confidence and the number of matches (log), and whether a word-for-word reading found them (rather than only
+  a tolerant one: the sound-alike fallback for speech, a tolerated OCR error on screen). Every slope is fitted
+  >= 0, so each feature is written the way that is more evidence.
 A class found through several sources takes the highest of its per-source probabilities.
 """
 
@@ -27,7 +28,7 @@ from edge.modelfiles import DATA_DIR
 
 SCORES_FILE = DATA_DIR / "scores.json"
 SEMANTIC_FEATURES = ("peak", "top3", "support", "mean")
-EXACT_FEATURES = ("peak", "log_count", "fuzzy_only")
+EXACT_FEATURES = ("peak", "log_count", "word_for_word")
 _EPS = 1e-4
 
 
@@ -51,7 +52,7 @@ def semantic_features(probs: np.ndarray) -> np.ndarray:
 
 def exact_features(confidences: list[float], fuzzy_only: bool) -> np.ndarray:
     peak = max(confidences) / 100.0 if confidences else 0.0
-    return np.array([logit(np.array(peak)), np.log(len(confidences)) if confidences else 0.0, float(fuzzy_only)])
+    return np.array([logit(np.array(peak)), np.log(len(confidences)) if confidences else 0.0, float(not fuzzy_only)])
 
 
 def _sigmoid(x):
@@ -99,6 +100,9 @@ class Confidence:
         spec = json.loads(Path(path).read_text())
         if spec.get("kind") != "clip-and-video-logistic":
             raise ValueError(f"{path}: unsupported score calibration kind {spec.get('kind')!r}")
+        expected = {"video": list(SEMANTIC_FEATURES), "exact": list(EXACT_FEATURES)}
+        if spec.get("features") != expected:  # weights are read by position: other features would be misread
+            raise ValueError(f"{path}: fitted on features {spec.get('features')}, this version reads {expected}")
         models = {}
         for source, m in spec["sources"].items():
             models[source] = SourceModel(

@@ -252,7 +252,9 @@ def name_videos(part: str, ctx: Context) -> tuple[dict, list[Job]]:
     """Rare names in varied voices and speeds (exact_match when the recogniser mishears), with sound-alikes."""
     pools = Pools(part, ctx.media)
     jobs = []
-    for i in range(4):
+    # 8 videos: each of a part's 6 names said 2-3 times in other voices and speeds (4 said each 1-2 times, too few
+    # to tell a name the recogniser always mishears from one it sometimes does)
+    for i in range(8):
         rng = _rng(part, "names", i)
         plan = plan_video(pools, rng, audio="room", shots=2)
         chosen = [pools.names[(2 * i + k) % len(pools.names)] for k in range(2)]

@@ -9,7 +9,8 @@ the slopes):
 - clip: P(class there at a sample | sample score), labels from the ground-truth segments of each sample's time;
 - video: P(class in the video | features of its clip-level series), one pair per (video, class), every slope
   >= 0 (monotonic: more evidence never lowers the score);
-- exact: P(class in the video | best reader confidence, number of matches, fallback-only).
+- exact: P(class in the video | best reader confidence, number of matches, read word for word), every slope
+  >= 0 too.
 Ambiguous spans are left out of every fit. The fit's numbers (pairs, positives, log-loss, in-sample
 reliability) go into the file beside the weights.
 """

@@ -49,6 +49,22 @@ def test_exact_score_is_bounded_monotonic_and_zero_without_matches(shipped):
         assert model.exact_score([]) == 0.0
         low, high = model.exact_score([40.0]), model.exact_score([95.0])
         assert 0 < low <= high <= 100
+        # a match read word for word is no weaker evidence than one only a tolerant reading found
+        assert model.exact_score([80.0], fuzzy_only=True) <= model.exact_score([80.0], fuzzy_only=False)
+
+
+def test_a_score_file_fitted_on_other_features_is_refused(tmp_path):
+    """Weights are read by position: a file whose features differ (an older fit) fails at load, naming them."""
+    import json
+
+    from edge.confidence import SCORES_FILE
+
+    spec = json.loads(SCORES_FILE.read_text())
+    spec["features"]["exact"] = ["peak", "log_count", "fuzzy_only"]
+    old = tmp_path / "scores.json"
+    old.write_text(json.dumps(spec))
+    with pytest.raises(ValueError, match="fuzzy_only"):
+        Confidence.load(old)
 
 
 def test_features_of_an_empty_series_are_finite():
