@@ -119,7 +119,7 @@ class ExactText:
 
     def matches(self, prompts: tuple[str, ...]) -> tuple[list[Clip], bool]:
         """The prompts' clips, and whether only a tolerant reading found them (the sound-alike fallback for
-        speech, a tolerated OCR character error on screen): such hits are often a different word."""
+        speech, a tolerated OCR misread on screen): such hits are often a different word."""
         if self.option != CONVERSATION:
             clips, exact = self._screen_clips(prompts)
             return clips, bool(clips) and not exact
@@ -153,7 +153,7 @@ class ExactText:
         ]
 
     def clips(self, prompts: tuple[str, ...]) -> list[Clip]:
-        """Clips of the prompts: word for word in speech; on screen with one OCR error tolerated."""
+        """Clips of the prompts: word for word in speech; on screen with one OCR misread tolerated."""
         if self.option != CONVERSATION:
             return self._screen_clips(prompts)[0]
         clips = []
@@ -170,7 +170,7 @@ class ExactText:
         for item, runs in zip(self.items, self._screen):
             for prompt, target in targets:
                 exact = runs_hold(runs, target, tolerant=False)
-                if exact or runs_hold(runs, target):
+                if exact or runs_hold(runs, target, misreads_only=True):
                     score = 100.0 * item["confidence"] * (1.0 if exact else 0.9)
                     clips.append(Clip(item["start"], item["end"], score, self.option, prompt))
                     any_exact = any_exact or exact

@@ -2,8 +2,9 @@
 
 Exact matching compares normalised words: case, punctuation and diacritics never matter ("Café," = "cafe"),
 and a hit always covers whole words ("cat" never matches "category"). On-screen text is also space-
-insensitive ("SALE50%OFF" holds "sale 50% off") and tolerates one OCR character error in words of
-`_TOLERANT_LEN` or more characters.
+insensitive ("SALE50%OFF" holds "sale 50% off") and tolerates one OCR misread in words of `_TOLERANT_LEN` or
+more characters: one character read as another of the same shape ("BREAKlNG", "5O% OFF"), never a different
+letter or one more or less, which makes other real words (HOSTEL is not HOTEL, BAKERS is not BAKERY).
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from dataclasses import dataclass
 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")  # letters/digits, keeping inner apostrophes ("don't")
 _TOLERANT_LEN = 5
+# Characters an OCR model takes for one another (after casefolding): the misreads on-screen matching forgives. On
+# the development set's fit part any one-letter difference found no sign the reader had misread and took BAKERS
+# DOZEN for BAKERY (its one wrong exact text pair).
+_LOOKALIKES = ("o0qd", "il1|!j", "s5$", "b8", "z2", "g69", "a4", "ef", "uv", "t7", "cg", "hn")
+_LOOKALIKE = {(x, y) for group in _LOOKALIKES for x in group for y in group if x != y}
 _SENTENCE_END = re.compile(r"[.!?…。！？]$")
 
 
@@ -84,18 +90,24 @@ def word_runs(words: list[str]) -> set[str]:
     return {"".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)}
 
 
-def runs_hold(runs: set[str], target: str, tolerant: bool = True) -> bool:
+def _one_misread(run: str, target: str) -> bool:
+    """Same length, one character different, and the two look alike (_LOOKALIKES)."""
+    if len(run) != len(target):
+        return False
+    differ = [(a, b) for a, b in zip(run, target) if a != b]
+    return len(differ) == 1 and differ[0] in _LOOKALIKE
+
+
+def runs_hold(runs: set[str], target: str, tolerant: bool = True, misreads_only: bool = False) -> bool:
     """Whether the prompt (its normalised words joined) appears in a text's word runs as whole words, ignoring
-    spaces; one character may differ (OCR misreads) when the prompt is `_TOLERANT_LEN` or more characters long."""
+    spaces; when the prompt is `_TOLERANT_LEN` or more characters long, one character may differ: any one edit,
+    or with `misreads_only` (on-screen text) one character read as a look-alike."""
     if not target:
         return False
     if target in runs:
         return True
-    return (
-        tolerant
-        and len(target) >= _TOLERANT_LEN
-        and any(abs(len(run) - len(target)) <= 1 and _within_one_edit(run, target) for run in runs)
-    )
+    near = _one_misread if misreads_only else _within_one_edit
+    return tolerant and len(target) >= _TOLERANT_LEN and any(near(run, target) for run in runs)
 
 
 def sentence_windows(words: list[TimedText], min_words: int = 8, max_words: int = 40) -> list[TimedText]:

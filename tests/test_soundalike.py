@@ -76,7 +76,7 @@ def test_on_screen_text_has_no_sound_alike_fallback():
 
 def test_a_tolerated_ocr_error_is_reported_as_not_exact():
     items = [
-        {"start": 0.0, "end": 2.0, "text": "HOSTEL", "confidence": 0.9},
+        {"start": 0.0, "end": 2.0, "text": "H0TEL", "confidence": 0.9},
         {"start": 3.0, "end": 5.0, "text": "GRAND HOTEL", "confidence": 0.8},
     ]
     clips, tolerant_only = ExactText(items[:1], "text_in_video").matches(("hotel",))
