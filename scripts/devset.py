@@ -308,17 +308,28 @@ MAKERS: list[Callable[[str, Context], tuple[dict, list[Job]]]] = [mixed_videos, 
 TEXT_ON_STAMPS = {"town/roadsigns": "street"}
 
 
+# Carrier sentences of the rare names that are talk of a topic all the same ("Next week the whole team travels
+# to Mwanza for the conference" is a trip): that topic is neither required nor wrong in the video.
+TOPIC_IN_CARRIERS = {"travels to": "travel"}
+
+
 def derived_ambiguous(plan: dict, duration: float) -> list[dict]:
     labels = {
-        label
+        ("text_in_video", label)
         for shot in plan.get("shots", [])
         for stamp in shot.get("stamps", [])
         for folder, label in TEXT_ON_STAMPS.items()
         if stamp.startswith(folder + "/")
     }
+    labels |= {
+        ("conversation", label)
+        for piece in plan.get("audio", {}).get("pieces", [])
+        for part in piece["parts"]
+        for words, label in TOPIC_IN_CARRIERS.items()
+        if words in part["text"]
+    }
     return [
-        {"label": lb, "source": "text_in_video", "start": 0.0, "end": duration, "derived": True}
-        for lb in sorted(labels)
+        {"label": lb, "source": source, "start": 0.0, "end": duration, "derived": True} for source, lb in sorted(labels)
     ]
 
 

@@ -128,3 +128,25 @@ def test_detections_enter_the_mix_at_their_weight_and_in_the_key(frame_labels, m
     assert conse.DETECTION_WEIGHT == 0.5
     monkeypatch.setattr(conse, "DETECTION_WEIGHT", 1.0)
     assert load_visual_bundle(load_settings()).image_encoder.key != encoder.key
+
+
+def test_classifier_probabilities_enter_the_mix_flattened_and_in_the_key(monkeypatch):
+    """The softmax is overconfident: each view's top-k probabilities enter as p ** CLASSIFIER_POWER (a right
+    second guess at 0.2 counts 0.45, not 0.2), each label at its best over the views; another power is another
+    index key."""
+    from skimage import data
+
+    encoder = load_visual_bundle(load_settings()).image_encoder
+    frame = np.ascontiguousarray(data.chelsea()[:, :300, :3])  # square: one view, the whole frame
+    probs = encoder._classify(frame, slice(None), slice(None))
+    weights = encoder.label_weights([frame])[0][: len(probs)]
+    top = np.argsort(-probs)[:5]
+    assert conse.CLASSIFIER_POWER == 0.5
+    np.testing.assert_allclose(weights[top], np.sqrt(probs[top]), rtol=1e-6)
+    assert set(np.flatnonzero(weights)) <= set(top)  # the tail of the softmax stays out
+    row = np.zeros(7, np.float32)  # two views of a frame, the first label best in the second view
+    conse._keep_top(row, np.array([0.04, 0.16, 0.0, 0.8, 0.0, 0.0, 0.0], np.float32))
+    conse._keep_top(row, np.array([0.36, 0.01, 0.0, 0.63, 0.0, 0.0, 0.0], np.float32))
+    np.testing.assert_allclose(row, [0.6, 0.4, 0.0, np.sqrt(0.8), 0.0, 0.0, 0.0], rtol=1e-6)
+    monkeypatch.setattr(conse, "CLASSIFIER_POWER", 1.0)
+    assert load_visual_bundle(load_settings()).image_encoder.key != encoder.key

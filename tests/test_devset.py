@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-pytestmark = pytest.mark.skipif(
+needs_media = pytest.mark.skipif(
     shutil.which("apt-get") is None or shutil.which("espeak-ng") is None,
     reason="needs Debian's apt-get (package media) and espeak-ng",
 )
@@ -29,6 +29,7 @@ def media():
     return devset_media.Media(devset_media.fetch_packages(CACHE))
 
 
+@needs_media
 def test_parts_share_no_picture_sentence_name_or_sign(media):
     import devset
 
@@ -47,6 +48,7 @@ def test_parts_share_no_picture_sentence_name_or_sign(media):
     assert not {w for w, _ in fit.words} & {w for w, _ in report.words}
 
 
+@needs_media
 def test_builder_is_deterministic_on_a_tiny_subset(tmp_path, media):
     import devset
 
@@ -65,3 +67,20 @@ def test_builder_is_deterministic_on_a_tiny_subset(tmp_path, media):
     mtime = (tmp_path / "a" / video["file"]).stat().st_mtime_ns
     assert devset.build(tmp_path / "a", CACHE, limit=1, parts=("report",)) == first
     assert (tmp_path / "a" / video["file"]).stat().st_mtime_ns == mtime
+
+
+def test_a_carrier_that_is_talk_of_a_topic_makes_that_topic_ambiguous():
+    """A trip ("Next week the whole team travels to Mwanza for the conference"): "travel" is neither required nor
+    wrong in that video; the other carriers leave every topic as it was, and road-sign stamps still make "street"
+    ambiguous on screen."""
+    import devset
+
+    def plan(before, stamps=()):
+        parts = [{"text": before}, {"text": "Mwanza", "label": "name:Mwanza"}, {"text": "for the conference."}]
+        return {"shots": [{"stamps": list(stamps)}], "audio": {"pieces": [{"parts": parts}]}}
+
+    travel = devset.derived_ambiguous(plan("Next week the whole team travels to"), 12.0)
+    assert [(a["source"], a["label"], a["start"], a["end"]) for a in travel] == [("conversation", "travel", 0.0, 12.0)]
+    assert devset.derived_ambiguous(plan("The parcel was sent from"), 12.0) == []
+    signs = devset.derived_ambiguous(plan("The parcel was sent from", ["town/roadsigns/stop.png"]), 9.0)
+    assert [(a["source"], a["label"]) for a in signs] == [("text_in_video", "street")]
