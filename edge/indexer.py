@@ -17,7 +17,7 @@ from edge.audio import AudioError
 from edge.bundles import TextModels
 from edge.decode import VIDEO_EXTENSIONS, FrameDecoder, VideoError, probe
 from edge.hashing import sha256_file
-from edge.sampling import VisualSampler, scan_samples
+from edge.sampling import VisualSampler, return_free_memory, scan_samples
 from edge.store import Store
 from edge.textsources import conversation, screen_text
 from edge.types import CONVERSATION, SOURCES, TEXT_IN_VIDEO, VISUAL, Segments, TimedItems, VideoInfo
@@ -182,6 +182,8 @@ class Extractor:
         try:
             if visual or reader:
                 self._frames(path, info, visual, reader, segments, timed, stats)
+                visual = reader = None  # what they held for the frame pass is garbage now
+                return_free_memory()
         finally:
             if speech is not None:
                 speech.shutdown(wait=True)
