@@ -4,6 +4,7 @@ on a thread of its own at background priority, and the change gate that spares f
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import threading
@@ -128,10 +129,18 @@ def return_free_memory() -> None:
     """Hand freed heap pages back to the system (glibc's malloc_trim). glibc keeps what a thread frees in that
     thread's arena for reuse; with the decoder, the frame models, OCR and speech each allocating on threads of
     their own, a 10-hour index held ~500 MiB in ten such arenas 25 minutes in, and its RSS crept up with the file."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's malloc_trim, looked up once (it runs every 64 samples); None where libc is not glibc."""
     try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS, Windows): nothing to trim
-        pass
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):  # musl, macOS, Windows: nothing to trim
+        return None
 
 
 def _background_priority(nice: int) -> None:
