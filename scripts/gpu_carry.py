@@ -7,7 +7,7 @@ onnxruntime-gpu, PyNvVideoCodec, PyAV, platformdirs and jellyfish, the pinned ve
 a folder here (pip --target, cross-platform: nothing is imported); keeps only their packages (no samples,
 benchmarks or bundled ffmpeg sources); takes the visual models, action model included (the shipped default
 indexes with action windows), from the verified store (EDGE_MODELS_DIR); packs all of it into one xz tar
-(368 MiB, 7 parts of 56 MiB, in 6.6 min here at preset 1; the plain wheels and three models were 409 MiB in 8)
+(404 MiB, 8 parts of 56 MiB, in ~4 min here at preset 1)
 split into parts under --out (an ignored folder), with manifest.json (sha256 of every part and of the whole).
 The device tool carries at most 64 MiB per call, working tree included, so each call carries the manifest and
 one part; gpu_check.sh keeps the parts it was given (files stay while the machine is warm) and runs the check
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # What edge's visual indexing imports that the GPU machine's image lacks (it has numpy, OpenCV, tokenizers, click,
 # tqdm, scikit-image for the sample clip, and torch); rehearsed here in a venv of just those.
 WHEELS = ["onnxruntime-gpu==1.31.1", "pynvvideocodec==2.2.4", "av==18.1.0", "platformdirs==4.14.8", "jellyfish==1.2.1"]
-PACKAGES = ("onnxruntime", "PyNvVideoCodec", "av", "av.libs", "platformdirs", "jellyfish")  # kept, + dist-info
+PACKAGES = ("onnxruntime", "PyNvVideoCodec", "av", "platformdirs", "jellyfish")  # kept, + vendored libs, dist-info
 VISUAL_MODELS = ["image-efficientnet-lite3", "detect-ssd-mobilenet-v2", "text-bge-small-en", "action-i3d-kinetics400"]
 PLATFORMS = [
     "manylinux_2_28_x86_64",
@@ -64,7 +64,9 @@ def install(wheels_dir: Path, site: Path, python_version: str) -> list[str]:
     shutil.rmtree(site, ignore_errors=True)
     _pip("install", "--no-compile", "--target", str(site), *map(str, wheels), python_version=python_version)
     for entry in site.iterdir():
-        if entry.name not in PACKAGES and not entry.name.endswith(".dist-info"):
+        # a package's vendored libraries sit beside it: "av.libs", and "pynvvideocodec." (libcudart) in 2.2.4
+        vendored = any(entry.name.lower().startswith(f"{p.lower()}.") for p in PACKAGES)
+        if entry.name not in PACKAGES and not vendored and not entry.name.endswith(".dist-info"):
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     return [w.name for w in wheels]
 

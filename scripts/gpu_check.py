@@ -64,6 +64,7 @@ def sides(settings):
     out = {}
     for side in ("gpu", "cpu"):
         note = ""
+        before = opened_providers()  # the record is per process: the cpu side lists only what it opened anew
         if side == "gpu":
             gpu_providers = [p for p in choose_providers() if p != "CPUExecutionProvider"]
             if not gpu_providers:
@@ -81,7 +82,7 @@ def sides(settings):
         encoder.encode([np.zeros((64, 64, 3), np.uint8)])  # its sessions open on first use
         if encoder.actions:
             _ = encoder.actions.batch  # opens the action model's session
-        got = {k: v for k, v in opened_providers().items() if k.split("/")[0] in MODELS}
+        got = {k: v for k, v in opened_providers().items() if k.split("/")[0] in MODELS and before.get(k) != v}
         if side == "gpu" and all(v[0] == "CPUExecutionProvider" for v in got.values()):
             # nothing to measure beside the CPU column: the time goes to it
             note = "; ".join(filter(None, [note, "every GPU provider fell back to CPU (see event=provider_fallback)"]))
