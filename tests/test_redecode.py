@@ -112,3 +112,9 @@ def test_a_near_miss_word_is_not_turned_into_the_name(tmp_path, transcriber, nam
     items = [dict(w, p=0.3) for w in _items(transcriber, wav)]  # every word doubted: all that sounds alike is tried
     assert candidates(items, name)  # the re-decode, not the gate, decides here
     assert confirm(transcriber, wav, items, name, "en") == []
+
+
+def test_a_clip_is_re_decoded_the_same_way_every_time(tmp_path, transcriber):
+    # whisper.cpp's beam search draws its candidates at random: the same clip came back three ways in four calls
+    audio = load_audio(_say(tmp_path, "Everyone was talking about Kirkcaldy at dinner last night."))
+    assert len({transcriber.prompted_text(audio, "Kirkcaldy", "en") for _ in range(4)}) == 1
