@@ -17,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from edge import redecode, soundalike
-from edge.textmatch import SpokenWords, normalise, runs_hold, word_runs
+from edge.textmatch import SpokenWords, normalise, runs_hold, screen_words, word_runs
 from edge.types import CONVERSATION, Clip, Thresholds
 
 FUZZY_WEIGHT = 0.7  # a sound-alike hit scores lower than a word-for-word one
@@ -115,7 +115,7 @@ class ExactText:
         if option == CONVERSATION:
             self._spoken = SpokenWords([i["text"] for i in items])
         else:
-            self._screen = [word_runs(normalise(i["text"])) for i in items]
+            self._screen = [word_runs(screen_words(i["text"])) for i in items]
 
     def matches(self, prompts: tuple[str, ...]) -> tuple[list[Clip], bool]:
         """The prompts' clips, and whether only a tolerant reading found them (the sound-alike fallback for

@@ -2,7 +2,8 @@
 
 Exact matching compares normalised words: case, punctuation and diacritics never matter ("Café," = "cafe"),
 and a hit always covers whole words ("cat" never matches "category"). On-screen text is also space-
-insensitive ("SALE50%OFF" holds "sale 50% off") and tolerates one OCR misread in words of `_TOLERANT_LEN` or
+insensitive ("SALE50%OFF" holds "sale 50% off"), takes a change of case or a number glued to a word for the space
+the reader dropped ("BAKERYSchool", "SALE50%": see `screen_words`), and tolerates one OCR misread in words of `_TOLERANT_LEN` or
 more characters: one character read as another of the same shape ("BREAKlNG", "5O% OFF"), never a different
 letter or one more or less, which makes other real words (HOSTEL is not HOTEL, BAKERS is not BAKERY).
 """
@@ -36,6 +37,26 @@ def normalise(text: str) -> list[str]:
     decomposed = unicodedata.normalize("NFKD", text)
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
     return [w.replace("'", "") for w in _WORD.findall(plain)]
+
+
+# Where a text reader dropped a space: lower to upper case ("bigSale"), the last capital of a capitalised run
+# before a capitalised word ("BAKERYSchool"), and a number of 2+ digits against letters ("SALE50", "50OFF"); a
+# single digit is more often a misread letter ("5ALE", "H0TEL") and stays part of its word.
+_GLUED = re.compile(r"(?<=[^\W\d_])(?=\d{2})|(?<=\d{2})(?=[^\W\d_])")
+
+
+def screen_words(text: str) -> list[str]:
+    """Words of an on-screen text (as `normalise`), also split where the reader seems to have dropped a space."""
+    chars = []
+    for i, ch in enumerate(text):
+        before, after = text[max(0, i - 2) : i], text[i + 1 : i + 3]
+        # two lower-case letters on the lower-case side, so that one misread letter ("BREAKlNG") breaks nothing
+        lower_before = before.isalpha() and before.islower() and len(before) == 2
+        capital_word_after = before[-1:].isupper() and after.isalpha() and after.islower() and len(after) == 2
+        if ch.isupper() and (lower_before or capital_word_after):
+            chars.append(" ")
+        chars.append(ch)
+    return normalise(_GLUED.sub(" ", "".join(chars)))
 
 
 class SpokenWords:

@@ -44,6 +44,18 @@ def test_screen_text_space_insensitive_and_word_bounded():
     assert _shown("SALES", "sale") is None
 
 
+def test_screen_text_finds_words_the_reader_glued_together():
+    assert _shown("BAKERYSchool", "bakery") == 100  # a change of case where the space was
+    assert _shown("bigSale", "sale") == 100
+    assert _shown("SALE50%OFF", "sale") == 100  # a number against letters
+    assert _shown("GATE B12", "12") == 100
+    assert _shown("5ALE", "ale") is None  # one digit is more often a misread letter than a word
+    assert _shown("H0TEL", "tel") is None
+    assert _shown("iPhone", "phone") is None  # one lower-case letter is not a word
+    assert _shown("BREAKlNG NEWS", "breaking news") == 90  # a misread lower-case letter splits nothing
+    assert _shown("WHOLESALE", "sale") is None
+
+
 def test_screen_text_tolerates_one_ocr_misread_in_longer_words_only():
     assert _shown("BREAKlNG NEWS", "breaking news") == 90  # l for I: found, at a lower score
     assert _shown("H0TEL", "hotel") == 90  # zero for O
